@@ -1,0 +1,92 @@
+"""The domain error tree. Every error carries a stable code, the one that clients
+see as ``extensions.code`` in a GraphQL error.
+
+This is a leaf module: it imports nothing from the package, so every layer
+(inference, jobs, backends, resolvers) may raise these.
+
+* InferqlError                    INTERNAL
+  + BadUserInputError             BAD_USER_INPUT
+    x PayloadTooLargeError        PAYLOAD_TOO_LARGE
+  + NotFoundError                 NOT_FOUND
+    x ModelNotFoundError          MODEL_NOT_FOUND
+  + ConflictError                 CONFLICT
+  + DeadlineExceededError         DEADLINE_EXCEEDED
+  + UnavailableError              UNAVAILABLE
+  + OverloadedError               OVERLOADED
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    """Every value of ``extensions.code``. The README lists them; keep both in step."""
+
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    NOT_FOUND = "NOT_FOUND"
+    CONFLICT = "CONFLICT"
+    RATE_LIMITED = "RATE_LIMITED"
+    OVERLOADED = "OVERLOADED"
+    UNAVAILABLE = "UNAVAILABLE"
+    DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+    IDEMPOTENCY_KEY_IN_USE = "IDEMPOTENCY_KEY_IN_USE"
+    IDEMPOTENCY_KEY_MISMATCH = "IDEMPOTENCY_KEY_MISMATCH"
+    MODEL_NOT_FOUND = "MODEL_NOT_FOUND"
+    GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+    GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+    QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    INTERNAL = "INTERNAL"
+
+
+class InferqlError(Exception):
+    """Base of every error the service raises on purpose.
+
+    ``message`` is safe to show to a client; ``extensions`` adds fields to the
+    GraphQL error's ``extensions`` next to ``code``.
+    """
+
+    code: ErrorCode = ErrorCode.INTERNAL
+
+    def __init__(self, message: str, *, code: ErrorCode | None = None, **extensions: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extensions = extensions
+        if code is not None:
+            self.code = code
+
+
+class BadUserInputError(InferqlError):
+    code = ErrorCode.BAD_USER_INPUT
+
+
+class PayloadTooLargeError(BadUserInputError):
+    code = ErrorCode.PAYLOAD_TOO_LARGE
+
+
+class NotFoundError(InferqlError):
+    code = ErrorCode.NOT_FOUND
+
+
+class ModelNotFoundError(NotFoundError):
+    code = ErrorCode.MODEL_NOT_FOUND
+
+
+class ConflictError(InferqlError):
+    code = ErrorCode.CONFLICT
+
+
+class DeadlineExceededError(InferqlError):
+    code = ErrorCode.DEADLINE_EXCEEDED
+
+
+class UnavailableError(InferqlError):
+    code = ErrorCode.UNAVAILABLE
+
+
+class OverloadedError(InferqlError):
+    code = ErrorCode.OVERLOADED

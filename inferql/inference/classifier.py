@@ -1,0 +1,97 @@
+"""A classifier: one :class:`ClassifierSpec` bound to an encoder and a head.
+
+Implements the :class:`inferql.inference.types.Model` protocol. Building one
+embeds the label texts once (one encoder call); :meth:`Classifier.predict` makes
+exactly one encoder call per batch, whatever its size. Imports no torch itself:
+the encoder is whatever the registry hands in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from inferql.inference.heads import CentroidHead, prototype_head, zero_shot_head
+from inferql.inference.types import LabelScore, ModelRef, Prediction
+
+if TYPE_CHECKING:
+    from inferql.inference.encoder import TextEncoder
+    from inferql.inference.manifest import ClassifierSpec
+
+
+class Classifier:
+    """Classifies texts into ``spec``'s labels. Thread-safe if the encoder is
+    (the head is read-only after construction)."""
+
+    def __init__(self, spec: ClassifierSpec, encoder: TextEncoder, head: CentroidHead) -> None:
+        if head.labels != spec.label_names:
+            raise ValueError(f"head labels {head.labels} do not match {spec.ref}'s labels")
+        self._spec = spec
+        self._ref = spec.ref
+        self._encoder = encoder
+        self._head = head
+
+    @classmethod
+    def build(cls, spec: ClassifierSpec, encoder: TextEncoder) -> Classifier:
+        """Embed ``spec``'s label descriptions (zero-shot) or examples (prototype)
+        in one encoder call and build the head. ``ValueError`` if ``spec`` names
+        an encoder other than ``encoder``."""
+        if spec.encoder != encoder.name:
+            raise ValueError(
+                f"{spec.ref} ({spec.source}) needs encoder {spec.encoder!r}, "
+                f"but the registry's encoder is {encoder.name!r}"
+            )
+        groups = [
+            label.descriptions if spec.head == "zero-shot" else label.examples
+            for label in spec.labels
+        ]
+        flat = [text for group in groups for text in group]
+        vectors = encoder.encode(flat).vectors
+        bounds = np.cumsum([0, *(len(group) for group in groups)])
+        per_label = [vectors[start:end] for start, end in zip(bounds[:-1], bounds[1:], strict=True)]
+        make = zero_shot_head if spec.head == "zero-shot" else prototype_head
+        return cls(spec, encoder, make(spec.label_names, per_label, spec.scale))
+
+    @property
+    def ref(self) -> ModelRef:
+        return self._ref
+
+    @property
+    def spec(self) -> ClassifierSpec:
+        return self._spec
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self._head.labels
+
+    @property
+    def head(self) -> CentroidHead:
+        return self._head
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        """One prediction per text, in order: ``scores`` has every label, best
+        first (ties keep the manifest's label order), and sums to 1; ``label`` and
+        ``score`` repeat the best. ``truncated`` is the encoder's flag. An empty
+        input returns ``[]`` without calling the encoder."""
+        if not texts:
+            return []
+        encoded = self._encoder.encode(texts)
+        probabilities = self._head.scores(encoded.vectors)
+        labels = self._head.labels
+        predictions = []
+        for row, truncated in zip(probabilities, encoded.truncated, strict=True):
+            order = np.argsort(-row, kind="stable")
+            scores = tuple(LabelScore(labels[i], float(row[i])) for i in order)
+            best = scores[0]
+            predictions.append(
+                Prediction(
+                    label=best.label,
+                    score=best.score,
+                    scores=scores,
+                    model=self._ref,
+                    truncated=truncated,
+                )
+            )
+        return predictions

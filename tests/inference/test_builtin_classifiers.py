@@ -1,0 +1,161 @@
+"""The built-in classifiers classify ordinary text the way a reader would.
+
+The label descriptions were tuned on SENTIMENT_* and HEADLINES (plus two further
+sets not kept here); HELD_OUT_* were written afterwards and never tuned against.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from inferql.inference import ModelRef
+from inferql.inference.registry import ModelRegistry
+
+SENTIMENT_POSITIVE = [
+    "I love this",
+    "Absolutely fantastic product, works perfectly.",
+    "The food was delicious and the staff were friendly.",
+    "Best purchase I've made all year.",
+    "Highly recommend this hotel, the rooms were spotless.",
+    "The movie was a delight from start to finish.",
+    "Great value for money, I'm very happy with it.",
+    "Fast shipping and the quality exceeded my expectations.",
+    "My kids adore this toy.",
+    "The customer service team was incredibly helpful.",
+    "It does exactly what it promises and it looks great.",
+]
+SENTIMENT_NEGATIVE = [
+    "this is awful",
+    "Terrible quality, it broke after two days.",
+    "The food was cold and the waiter was rude.",
+    "Worst purchase ever, total waste of money.",
+    "I want a refund, this product doesn't work.",
+    "The movie was boring and far too long.",
+    "Very disappointed with the service.",
+    "The hotel room was dirty and smelled bad.",
+    "It stopped charging after a week. Do not buy.",
+    "Customer support never answered my emails.",
+    "The battery life is horrible.",
+]
+HELD_OUT_POSITIVE = [
+    "Exactly what I needed, thank you!",
+    "The hotel breakfast was superb.",
+    "Charming story with lovable characters.",
+    "Battery lasts all day, very pleased.",
+    "Worth every penny.",
+]
+HELD_OUT_NEGATIVE = [
+    "Complete junk, returned it the next day.",
+    "Flat characters and a predictable ending.",
+    "The headphones stopped working after a month.",
+    "It constantly freezes and needs restarting.",
+    "Save your money.",
+]
+
+HEADLINES = {
+    "world": [
+        "UN Security Council meets over Syria ceasefire",
+        "Earthquake kills hundreds in Iran",
+        "Israeli troops withdraw from Gaza town",
+        "EU leaders meet to discuss refugee crisis",
+    ],
+    "sports": [
+        "Manchester United wins the derby",
+        "Federer advances to Wimbledon final",
+        "Yankees beat Red Sox in extra innings",
+        "Phelps wins sixth gold medal in Athens",
+    ],
+    "business": [
+        "Stocks fall as oil prices surge",
+        "Oracle agrees to buy PeopleSoft for $10 billion",
+        "Fed raises interest rates by quarter point",
+        "Airline files for bankruptcy protection",
+    ],
+    "science/technology": [
+        "NASA launches new Mars rover",
+        "Microsoft releases security patch for Windows",
+        "Scientists discover new species of dinosaur",
+        "Researchers develop faster quantum computer chip",
+    ],
+}
+HELD_OUT_HEADLINES = {
+    "world": ["Pakistan and India agree to ceasefire in Kashmir", "Car bomb explodes near embassy"],
+    "sports": ["Arsenal extends unbeaten run to 40 games", "US women win basketball gold"],
+    "business": ["Oil prices drop after OPEC raises output", "Sony posts quarterly loss"],
+    "science/technology": [
+        "New Linux release supports more hardware",
+        "Scientists map the chicken genome",
+    ],
+}
+
+SENTIMENT = ModelRef("sentiment", "1")
+TOPIC = ModelRef("topic", "1")
+
+
+def _labels(registry: ModelRegistry, ref: ModelRef, texts: list[str]) -> list[str]:
+    return [p.label for p in registry.load(ref).predict(texts)]
+
+
+def test_the_two_canonical_sentiment_cases(registry: ModelRegistry) -> None:
+    assert _labels(registry, SENTIMENT, ["I love this", "this is awful"]) == [
+        "positive",
+        "negative",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("texts", "expected"),
+    [
+        (SENTIMENT_POSITIVE, "positive"),
+        (SENTIMENT_NEGATIVE, "negative"),
+        (HELD_OUT_POSITIVE, "positive"),
+        (HELD_OUT_NEGATIVE, "negative"),
+    ],
+    ids=["positive", "negative", "held-out-positive", "held-out-negative"],
+)
+def test_sentiment_of_reviews(registry: ModelRegistry, texts: list[str], expected: str) -> None:
+    labels = _labels(registry, SENTIMENT, texts)
+    wrong = [text for text, label in zip(texts, labels, strict=True) if label != expected]
+    assert wrong == []
+
+
+@pytest.mark.parametrize("headlines", [HEADLINES, HELD_OUT_HEADLINES], ids=["tuned", "held-out"])
+def test_topic_of_headlines(registry: ModelRegistry, headlines: dict[str, list[str]]) -> None:
+    texts = [text for group in headlines.values() for text in group]
+    expected = [label for label, group in headlines.items() for _ in group]
+    labels = _labels(registry, TOPIC, texts)
+    wrong = [
+        (text, want, got)
+        for text, want, got in zip(texts, expected, labels, strict=True)
+        if want != got
+    ]
+    assert wrong == []
+
+
+def test_topic_labels_are_ag_news(registry: ModelRegistry) -> None:
+    assert registry.load(TOPIC).labels == ("world", "sports", "business", "science/technology")
+
+
+def test_predictions_are_well_formed(registry: ModelRegistry) -> None:
+    texts = ["Stocks fall as oil prices surge", "NASA launches new Mars rover", "news " * 400]
+    predictions = registry.load(TOPIC).predict(texts)
+    assert len(predictions) == 3
+    for prediction in predictions:
+        assert prediction.model == TOPIC
+        assert {s.label for s in prediction.scores} == set(HEADLINES)
+        assert sum(s.score for s in prediction.scores) == pytest.approx(1.0, abs=1e-5)
+        ordered = [s.score for s in prediction.scores]
+        assert ordered == sorted(ordered, reverse=True)
+        assert (prediction.label, prediction.score) == (
+            prediction.scores[0].label,
+            prediction.scores[0].score,
+        )
+        assert not prediction.cached
+    assert [p.truncated for p in predictions] == [False, False, True]
+    assert registry.load(TOPIC).predict([]) == []
+
+
+def test_confident_on_clear_cases(registry: ModelRegistry) -> None:
+    love, awful = registry.load(SENTIMENT).predict(["I love this", "this is awful"])
+    assert love.score > 0.9
+    assert awful.score > 0.9
