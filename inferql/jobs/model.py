@@ -1,0 +1,121 @@
+"""The job record and its events: plain values that every backend stores and
+every layer above reads."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from inferql.inference import ModelRef, Prediction
+
+
+class JobStatus(StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
+
+
+class JobEventType(StrEnum):
+    QUEUED = "QUEUED"
+    STARTED = "STARTED"
+    PROGRESS = "PROGRESS"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobEventType.SUCCEEDED, JobEventType.FAILED, JobEventType.CANCELED)
+
+
+@dataclass(frozen=True, slots=True)
+class JobError:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A classification job. ``revision`` grows by one with every change, so a
+    reader can tell which of two copies is newer (subscriptions drop events that
+    are not newer than the snapshot they started from)."""
+
+    id: str
+    model: ModelRef
+    texts: tuple[str, ...]
+    status: JobStatus = JobStatus.QUEUED
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    done: int = 0
+    predictions: tuple[Prediction, ...] | None = None
+    error: JobError | None = None
+    revision: int = 0
+
+    @property
+    def total(self) -> int:
+        return len(self.texts)
+
+    def evolve(self, **changes: object) -> Job:
+        """A copy with ``changes`` applied and the revision bumped."""
+        return replace(self, revision=self.revision + 1, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class JobEvent:
+    type: JobEventType
+    job: Job
+
+
+def event_for(job: Job) -> JobEventType:
+    """The event type that announces ``job`` in its current state."""
+    match job.status:
+        case JobStatus.QUEUED:
+            return JobEventType.QUEUED
+        case JobStatus.RUNNING:
+            return JobEventType.STARTED if job.done == 0 else JobEventType.PROGRESS
+        case JobStatus.SUCCEEDED:
+            return JobEventType.SUCCEEDED
+        case JobStatus.FAILED:
+            return JobEventType.FAILED
+        case JobStatus.CANCELED:
+            return JobEventType.CANCELED
+
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_id_lock = threading.Lock()
+_last_ms = 0
+_last_rand = 0
+
+
+def new_job_id() -> str:
+    """A ULID: 48 bits of milliseconds then 80 random bits, in Crockford base32.
+
+    Ids sort as they were made (monotonic within a process, even within one
+    millisecond), so the id doubles as the ``jobs`` cursor: newest first is
+    descending id order.
+    """
+    global _last_ms, _last_rand
+    with _id_lock:
+        ms = time.time_ns() // 1_000_000
+        if ms <= _last_ms:
+            ms = _last_ms
+            rand = _last_rand + 1
+        else:
+            rand = int.from_bytes(os.urandom(10), "big")
+        _last_ms, _last_rand = ms, rand
+    value = (ms << 80) | (rand & ((1 << 80) - 1))
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))

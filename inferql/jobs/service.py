@@ -1,0 +1,256 @@
+"""JobService: the one way into the job path for every resolver.
+
+It validates input, answers from the inference cache where it can, creates and
+enqueues jobs, and watches them through the event bus. Errors are domain errors
+from ``inferql.errors``; mapping them to GraphQL is the resolvers' business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from inferql.backends.base import Backend
+from inferql.errors import (
+    BadUserInputError,
+    ConflictError,
+    DeadlineExceededError,
+    ErrorCode,
+    InferqlError,
+    NotFoundError,
+)
+from inferql.inference import ModelRef, Prediction
+from inferql.inference.catalog import Catalog
+from inferql.jobs.model import Job, JobEvent, JobEventType, JobStatus, event_for, new_job_id
+from inferql.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+_CANCELABLE = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    jobs: list[Job]
+    has_next_page: bool
+
+    def cursor(self, job: Job) -> str:
+        return encode_cursor(job.id)
+
+
+def encode_cursor(job_id: str) -> str:
+    return base64.urlsafe_b64encode(f"job:{job_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> str:
+    """The job id inside a cursor; BadUserInputError if it is not one of ours."""
+    try:
+        kind, _, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        kind, job_id = "", ""
+    if kind != "job" or not job_id:
+        raise BadUserInputError("`after` is not a cursor this API returned.", argument="after")
+    return job_id
+
+
+class JobService:
+    def __init__(self, backend: Backend, catalog: Catalog, settings: Settings) -> None:
+        self._backend = backend
+        self._catalog = catalog
+        self._settings = settings
+
+    # -- submitting ---------------------------------------------------------
+
+    def resolve_model(self, model: str | None) -> ModelRef:
+        """The exact name@version a request means; ModelNotFoundError if none."""
+        return self._catalog.resolve(model or self._settings.default_model).ref
+
+    def validate_texts(self, texts: Sequence[str]) -> None:
+        """Raise BadUserInputError for an empty list, too many texts, or a text that
+        is empty or longer than the limit."""
+        limits = self._settings
+        if not texts:
+            raise BadUserInputError("`texts` must hold at least one text.", argument="texts")
+        if len(texts) > limits.max_texts_per_job:
+            raise BadUserInputError(
+                f"`texts` holds {len(texts)} texts; at most {limits.max_texts_per_job} "
+                "are accepted in one request.",
+                argument="texts",
+                limit=limits.max_texts_per_job,
+            )
+        for index, text in enumerate(texts):
+            if not text.strip():
+                raise BadUserInputError(f"Text {index} is empty.", argument="texts", index=index)
+            if len(text) > limits.max_text_chars:
+                raise BadUserInputError(
+                    f"Text {index} has {len(text)} characters; at most "
+                    f"{limits.max_text_chars} are accepted.",
+                    argument="texts",
+                    index=index,
+                    limit=limits.max_text_chars,
+                )
+
+    async def submit(self, texts: Sequence[str], model: str | None = None) -> Job:
+        """Create a job and queue it. If every text is in the inference cache the
+        job is created already SUCCEEDED and never reaches a worker."""
+        self.validate_texts(texts)
+        ref = self.resolve_model(model)
+        cached = await self._backend.cache.get_many(ref, texts)
+        if all(p is not None for p in cached):
+            return await self._create_finished(ref, texts, [p for p in cached if p is not None])
+        return await self._enqueue(ref, texts)
+
+    async def classify(self, texts: Sequence[str], model: str | None = None) -> list[Prediction]:
+        """Predictions for ``texts``, waiting at most the sync deadline.
+
+        Cache hits are answered at once; the misses become one job. Raises
+        DeadlineExceededError (and cancels the job) when the deadline passes, or
+        the job's own error when it fails.
+        """
+        self.validate_texts(texts)
+        ref = self.resolve_model(model)
+        found = await self._backend.cache.get_many(ref, texts)
+        misses = [i for i, p in enumerate(found) if p is None]
+        if not misses:
+            return [p for p in found if p is not None]
+        job = await self._enqueue(ref, [texts[i] for i in misses])
+        timeout = self._settings.sync_deadline_ms / 1000
+        try:
+            job = await self.wait(job.id, timeout)
+        except TimeoutError:
+            await self._cancel_quietly(job.id)
+            raise DeadlineExceededError(
+                f"No result within {self._settings.sync_deadline_ms:g} ms; submit a job "
+                "with `submitClassification` for long work.",
+                deadlineMs=self._settings.sync_deadline_ms,
+            ) from None
+        if job.status is not JobStatus.SUCCEEDED or job.predictions is None:
+            raise _job_failure(job)
+        for index, prediction in zip(misses, job.predictions, strict=True):
+            found[index] = prediction
+        return [p for p in found if p is not None]
+
+    async def _enqueue(self, ref: ModelRef, texts: Sequence[str]) -> Job:
+        job = Job(id=new_job_id(), model=ref, texts=tuple(texts))
+        await self._backend.jobs.create(job)
+        await self._backend.queue.put(job.id)
+        await self._backend.events.publish(JobEvent(JobEventType.QUEUED, job))
+        return job
+
+    async def _create_finished(
+        self, ref: ModelRef, texts: Sequence[str], predictions: list[Prediction]
+    ) -> Job:
+        now = datetime.now(UTC)
+        job = Job(
+            id=new_job_id(),
+            model=ref,
+            texts=tuple(texts),
+            status=JobStatus.SUCCEEDED,
+            created_at=now,
+            started_at=now,
+            finished_at=now,
+            done=len(texts),
+            predictions=tuple(predictions),
+        )
+        await self._backend.jobs.create(job)
+        await self._backend.events.publish(JobEvent(JobEventType.SUCCEEDED, job))
+        return job
+
+    # -- reading ------------------------------------------------------------
+
+    async def get(self, job_id: str) -> Job | None:
+        return await self._backend.jobs.get(job_id)
+
+    async def list(
+        self, *, first: int | None, after: str | None, status: JobStatus | None
+    ) -> JobPage:
+        limit = self._settings.max_page_size if first is None else first
+        if not 0 <= limit <= self._settings.max_page_size:
+            raise BadUserInputError(
+                f"`first` must be between 0 and {self._settings.max_page_size}.",
+                argument="first",
+            )
+        before = decode_cursor(after) if after is not None else None
+        jobs = await self._backend.jobs.list(status=status, before=before, limit=limit + 1)
+        return JobPage(jobs=jobs[:limit], has_next_page=len(jobs) > limit)
+
+    # -- changing -----------------------------------------------------------
+
+    async def cancel(self, job_id: str) -> Job:
+        """Cancel a queued or running job: no worker runs a canceled queued job, and
+        a running one's result is discarded. NotFoundError for an unknown job,
+        ConflictError for a finished one."""
+        job = await self._backend.jobs.update(
+            job_id, _CANCELABLE, status=JobStatus.CANCELED, finished_at=datetime.now(UTC)
+        )
+        if job is None:
+            current = await self._backend.jobs.get(job_id)
+            if current is None:
+                raise NotFoundError(f"No job with id {job_id!r}.", id=job_id)
+            raise ConflictError(
+                f"Job {job_id!r} has already finished ({current.status.value}).",
+                status=current.status.value,
+            )
+        await self._backend.events.publish(JobEvent(JobEventType.CANCELED, job))
+        return job
+
+    async def _cancel_quietly(self, job_id: str) -> None:
+        try:
+            await self.cancel(job_id)
+        except InferqlError:
+            pass  # finished meanwhile: nothing to stop
+
+    # -- watching -----------------------------------------------------------
+
+    async def wait(self, job_id: str, timeout: float) -> Job:
+        """The job once it is finished; TimeoutError after ``timeout`` seconds."""
+        async with asyncio.timeout(timeout):
+            async for event in self.watch(job_id):
+                if event.type.terminal:
+                    return event.job
+        raise NotFoundError(f"No job with id {job_id!r}.", id=job_id)  # pragma: no cover
+
+    async def watch(self, job_id: str) -> AsyncIterator[JobEvent]:
+        """The job's current state as an event, then every later event; ends after
+        the terminal one. NotFoundError if the job does not exist.
+
+        Subscribes before reading the snapshot and drops events not newer than
+        it, so no change falls between the two.
+        """
+        async with self._backend.events.subscribe(job_id) as stream:
+            job = await self._backend.jobs.get(job_id)
+            if job is None:
+                raise NotFoundError(f"No job with id {job_id!r}.", id=job_id)
+            first = JobEvent(event_for(job), job)
+            yield first
+            if first.type.terminal:
+                return
+            seen = job.revision
+            async for event in stream:
+                if event.job.revision <= seen:
+                    continue
+                seen = event.job.revision
+                yield event
+                if event.type.terminal:
+                    return
+
+    async def events(self) -> AsyncIterator[JobEvent]:
+        """Every job event from now on, until the subscriber leaves."""
+        async with self._backend.events.subscribe() as stream:
+            async for event in stream:
+                yield event
+
+
+def _job_failure(job: Job) -> InferqlError:
+    """The error a synchronous caller sees for a job that did not succeed."""
+    if job.status is JobStatus.CANCELED:
+        return ConflictError(f"Job {job.id!r} was canceled.", id=job.id)
+    if job.error is None:
+        return InferqlError("The job failed.", id=job.id)
+    code = ErrorCode.__members__.get(job.error.code, ErrorCode.INTERNAL)
+    return InferqlError(job.error.message, code=code, id=job.id)

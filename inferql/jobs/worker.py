@@ -1,0 +1,174 @@
+"""The worker: drains the queue into batches and makes ONE model call per batch
+(per model, when a batch mixes models), off the event loop.
+
+A batch is cut when it holds ``max_batch_texts`` texts or ``max_wait_ms`` after
+its first text arrived, whichever comes first. Texts are sorted by length
+before the call so that a batch pads as little as possible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+from inferql.backends.base import Backend, Delivery
+from inferql.errors import ErrorCode, InferqlError
+from inferql.inference import ModelProvider, ModelRef, Prediction
+from inferql.jobs.batcher import Batcher, Slice, WorkItem
+from inferql.jobs.model import Job, JobError, JobEvent, JobEventType, JobStatus
+from inferql.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+_RUNNING = frozenset({JobStatus.RUNNING})
+# How long an idle worker blocks on the queue before it looks at its stop flag.
+_IDLE_POLL_S = 0.5
+
+
+class Worker:
+    def __init__(self, backend: Backend, models: ModelProvider, settings: Settings) -> None:
+        self._backend = backend
+        self._models = models
+        self._max_wait = settings.max_wait_ms / 1000
+        self._batcher = Batcher(settings.max_batch_texts)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inferql-model")
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Ask the worker to finish the jobs it has taken and return from ``run``."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Process batches until ``stop`` is called and the taken jobs are done."""
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                if self._batcher.pending_texts == 0:
+                    if self._stopping.is_set():
+                        return
+                    await self._fill(_IDLE_POLL_S)
+                    continue
+                deadline = loop.time() + self._max_wait
+                while self._batcher.pending_texts < self._batcher.max_texts:
+                    remaining = deadline - loop.time()
+                    if remaining <= 0 or self._stopping.is_set():
+                        break
+                    await self._fill(remaining)
+                await self._run_batch(self._batcher.next_batch())
+        finally:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _fill(self, timeout: float) -> None:
+        """Take jobs from the queue into the batcher, waiting up to ``timeout``."""
+        room = max(1, self._batcher.max_texts - self._batcher.pending_texts)
+        for delivery in await self._backend.queue.take(room, timeout):
+            job = await self._start(delivery)
+            if job is not None:
+                self._batcher.add(job, delivery)
+
+    async def _start(self, delivery: Delivery) -> Job | None:
+        """Mark a delivered job RUNNING; None (and acked) if it is no longer queued."""
+        job = await self._backend.jobs.update(
+            delivery.job_id,
+            frozenset({JobStatus.QUEUED}),
+            status=JobStatus.RUNNING,
+            started_at=datetime.now(UTC),
+        )
+        if job is not None:
+            await self._backend.events.publish(JobEvent(JobEventType.STARTED, job))
+            return job
+        current = await self._backend.jobs.get(delivery.job_id)
+        if current is not None and current.status is JobStatus.RUNNING:
+            return current  # redelivered after its worker died: run it again
+        await self._backend.queue.ack(delivery)  # canceled or gone
+        return None
+
+    async def _run_batch(self, batch: Sequence[Slice]) -> None:
+        by_model: defaultdict[ModelRef, list[Slice]] = defaultdict(list)
+        for piece in batch:
+            by_model[piece.item.job.model].append(piece)
+        for ref, pieces in by_model.items():
+            texts = [text for piece in pieces for text in piece.texts]
+            try:
+                predictions = await self._predict(ref, texts)
+            except InferqlError as error:
+                await self._fail(_items_of(pieces), error.code, error.message)
+                continue
+            except Exception:
+                logger.exception("model %s failed on a batch of %d texts", ref, len(texts))
+                await self._fail(
+                    _items_of(pieces), ErrorCode.INTERNAL, "The model failed on this job's batch."
+                )
+                continue
+            await self._backend.cache.put_many(ref, texts, predictions)
+            offset = 0
+            for piece in pieces:
+                count = piece.end - piece.start
+                piece.item.predictions.extend(predictions[offset : offset + count])
+                offset += count
+                await self._report(piece.item)
+
+    async def _predict(self, ref: ModelRef, texts: list[str]) -> list[Prediction]:
+        """One model call for ``texts``, sorted by length, answered in input order."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        ordered = [texts[i] for i in order]
+
+        def call() -> list[Prediction]:
+            return self._models.load(ref).predict(ordered)
+
+        results = await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        if len(results) != len(texts):
+            raise RuntimeError(f"model {ref} returned {len(results)} predictions for {len(texts)}")
+        answered: list[Prediction | None] = [None] * len(texts)
+        for position, index in enumerate(order):
+            answered[index] = results[position]
+        return [p for p in answered if p is not None]
+
+    async def _report(self, item: WorkItem) -> None:
+        """Store and announce a job's progress, or its result once complete."""
+        job_id = item.job.id
+        if item.done < item.job.total:
+            job = await self._backend.jobs.update(job_id, _RUNNING, done=item.done)
+            event = JobEventType.PROGRESS
+        else:
+            job = await self._backend.jobs.update(
+                job_id,
+                _RUNNING,
+                status=JobStatus.SUCCEEDED,
+                done=item.done,
+                predictions=tuple(item.predictions),
+                finished_at=datetime.now(UTC),
+            )
+            event = JobEventType.SUCCEEDED
+        if job is None:  # canceled while it ran: its result is discarded
+            await self._finish(item)
+            return
+        await self._backend.events.publish(JobEvent(event, job))
+        if event.terminal:
+            await self._finish(item)
+
+    async def _fail(self, items: Iterable[WorkItem], code: ErrorCode, message: str) -> None:
+        for item in items:
+            job = await self._backend.jobs.update(
+                item.job.id,
+                _RUNNING,
+                status=JobStatus.FAILED,
+                error=JobError(code.value, message),
+                finished_at=datetime.now(UTC),
+            )
+            if job is not None:
+                await self._backend.events.publish(JobEvent(JobEventType.FAILED, job))
+            await self._finish(item)
+
+    async def _finish(self, item: WorkItem) -> None:
+        self._batcher.remove(item.job.id)
+        await self._backend.queue.ack(item.delivery)
+
+
+def _items_of(pieces: Iterable[Slice]) -> list[WorkItem]:
+    """The distinct jobs of some slices, in order."""
+    return list({piece.item.job.id: piece.item for piece in pieces}.values())

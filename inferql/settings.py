@@ -1,0 +1,74 @@
+"""The one Settings object. Built once (by the CLI or by whoever calls
+``create_app``) and passed down; no other module reads the environment.
+
+Every field is a flat environment variable ``INFERQL_<NAME>`` and a CLI flag
+``--<name-with-dashes>``; the README lists them all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """inferql's configuration. Unknown ``INFERQL_*`` variables are ignored."""
+
+    model_config = SettingsConfigDict(env_prefix="INFERQL_", extra="ignore", frozen=True)
+
+    # Serving
+    host: str = Field("127.0.0.1", description="Address the server listens on.")
+    port: int = Field(8000, ge=0, le=65535, description="Port the server listens on.")
+    graphiql: bool = Field(True, description="Serve the GraphiQL IDE on GET /graphql.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Log level of the server and worker."
+    )
+
+    # Backend
+    run_worker: bool = Field(
+        True, description="Run a model worker inside the API process (the embedded default)."
+    )
+
+    # Models
+    classifiers_path: Path | None = Field(
+        None,
+        description="A TOML file, or a directory of them, with your own classifiers.",
+    )
+    default_model: str = Field(
+        "sentiment", description="Classifier used when a request names no model."
+    )
+    model_threads: int | None = Field(
+        None, ge=1, description="Threads for one model call (default: every core)."
+    )
+
+    # Batching
+    max_batch_texts: int = Field(32, ge=1, description="Most texts in one model call.")
+    max_wait_ms: float = Field(
+        5.0, ge=0, description="How long a worker waits to fill a batch after its first text."
+    )
+
+    # Limits
+    max_texts_per_job: int = Field(256, ge=1, description="Most texts in one job or request.")
+    max_text_chars: int = Field(10_000, ge=1, description="Longest text accepted, in characters.")
+    sync_deadline_ms: float = Field(
+        30_000, gt=0, description="How long `classify` and `classifyBatch` wait for a result."
+    )
+    max_page_size: int = Field(100, ge=1, description="Largest `first` of a `jobs` page.")
+    job_retention_s: float = Field(
+        86_400, gt=0, description="How long a finished job stays readable."
+    )
+    max_jobs_in_memory: int = Field(
+        100_000, ge=1, description="Memory backend: most jobs kept before the oldest go."
+    )
+    cache_ttl_s: float = Field(
+        86_400, ge=0, description="How long a prediction stays in the inference cache (0: off)."
+    )
+    cache_max_entries: int = Field(
+        50_000, ge=0, description="Memory backend: most cached predictions kept."
+    )
+    subscriber_buffer: int = Field(
+        1_000, ge=1, description="Events buffered per subscriber before a slow one is dropped."
+    )

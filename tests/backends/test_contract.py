@@ -1,0 +1,127 @@
+"""The backend contract: the same assertions for every backend."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from inferql.backends.base import Backend
+from inferql.errors import OverloadedError
+from inferql.inference import LabelScore, ModelRef, Prediction
+from inferql.jobs.model import Job, JobEvent, JobEventType, JobStatus, new_job_id
+
+REF = ModelRef("sentiment", "1")
+
+
+def make_job(*texts: str) -> Job:
+    return Job(id=new_job_id(), model=REF, texts=texts or ("hello",))
+
+
+def prediction(label: str) -> Prediction:
+    return Prediction(label=label, score=0.9, scores=(LabelScore(label, 0.9),), model=REF)
+
+
+async def test_a_created_job_reads_back_equal(backend: Backend) -> None:
+    job = make_job("a", "b")
+    await backend.jobs.create(job)
+    assert await backend.jobs.get(job.id) == job
+    assert await backend.jobs.get(new_job_id()) is None
+
+
+async def test_update_applies_only_from_the_expected_status(backend: Backend) -> None:
+    job = make_job()
+    await backend.jobs.create(job)
+
+    running = await backend.jobs.update(
+        job.id, frozenset({JobStatus.QUEUED}), status=JobStatus.RUNNING, done=0
+    )
+    again = await backend.jobs.update(
+        job.id, frozenset({JobStatus.QUEUED}), status=JobStatus.RUNNING
+    )
+    finished = await backend.jobs.update(
+        job.id,
+        frozenset({JobStatus.RUNNING}),
+        status=JobStatus.SUCCEEDED,
+        done=1,
+        predictions=(prediction("positive"),),
+    )
+
+    assert running is not None and running.status is JobStatus.RUNNING
+    assert running.revision == job.revision + 1
+    assert again is None
+    assert finished is not None and finished.revision == job.revision + 2
+    assert await backend.jobs.get(job.id) == finished
+    assert await backend.jobs.update(new_job_id(), frozenset(JobStatus), done=1) is None
+
+
+async def test_list_pages_newest_first_with_a_status_filter(backend: Backend) -> None:
+    jobs = [make_job(str(i)) for i in range(5)]
+    for job in jobs:
+        await backend.jobs.create(job)
+    await backend.jobs.update(jobs[2].id, frozenset({JobStatus.QUEUED}), status=JobStatus.RUNNING)
+
+    newest = await backend.jobs.list(status=None, before=None, limit=2)
+    older = await backend.jobs.list(status=None, before=newest[-1].id, limit=10)
+    queued = await backend.jobs.list(status=JobStatus.QUEUED, before=None, limit=10)
+
+    assert [j.id for j in newest + older] == [j.id for j in reversed(jobs)]
+    assert [j.id for j in queued] == [jobs[i].id for i in (4, 3, 1, 0)]
+
+
+async def test_the_queue_hands_out_jobs_in_order_and_counts_them(backend: Backend) -> None:
+    for name in ("a", "b", "c"):
+        await backend.queue.put(name)
+    assert await backend.queue.depth() == 3
+
+    first = await backend.queue.take(2, timeout=1)
+    second = await backend.queue.take(5, timeout=1)
+    for delivery in first + second:
+        await backend.queue.ack(delivery)
+
+    assert [d.job_id for d in first] == ["a", "b"]
+    assert [d.job_id for d in second] == ["c"]
+    assert await backend.queue.depth() == 0
+
+
+async def test_take_waits_for_work_and_gives_up_after_its_timeout(backend: Backend) -> None:
+    assert await backend.queue.take(1, timeout=0.05) == []
+
+    waiting = asyncio.create_task(backend.queue.take(1, timeout=5))
+    await asyncio.sleep(0.05)
+    await backend.queue.put("late")
+
+    assert [d.job_id for d in await waiting] == ["late"]
+
+
+async def test_events_reach_subscribers_of_the_job_and_of_all_jobs(backend: Backend) -> None:
+    mine, other = make_job("mine"), make_job("other")
+    async with backend.events.subscribe(mine.id) as one, backend.events.subscribe() as every:
+        for job in (mine, other, mine):
+            await backend.events.publish(JobEvent(JobEventType.QUEUED, job))
+        one_seen = [await anext(aiter(one)) for _ in range(2)]
+        all_seen = [await anext(aiter(every)) for _ in range(3)]
+
+    assert [e.job.id for e in one_seen] == [mine.id, mine.id]
+    assert [e.job.id for e in all_seen] == [mine.id, other.id, mine.id]
+
+
+async def test_a_subscriber_that_falls_behind_is_told_so(backend: Backend) -> None:
+    job = make_job()
+    async with backend.events.subscribe(job.id) as stream:
+        for _ in range(10):  # the backend buffers 4
+            await backend.events.publish(JobEvent(JobEventType.PROGRESS, job))
+        with pytest.raises(OverloadedError):
+            async for _ in stream:
+                pass
+
+
+async def test_the_cache_returns_what_was_put_marked_cached(backend: Backend) -> None:
+    await backend.cache.put_many(REF, ["good", "bad"], [prediction("pos"), prediction("neg")])
+
+    found = await backend.cache.get_many(REF, ["bad", "unknown", "good"])
+    other_version = await backend.cache.get_many(ModelRef("sentiment", "2"), ["good"])
+
+    assert [p.label if p else None for p in found] == ["neg", None, "pos"]
+    assert all(p.cached for p in found if p)
+    assert other_version == [None]

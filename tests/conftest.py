@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from inferql.backends.memory import MemoryBackend
+from inferql.inference.catalog import Catalog
+from inferql.inference.registry import ModelRegistry
+from inferql.jobs.service import JobService
+from inferql.jobs.worker import Worker
+from inferql.settings import Settings
+from tests.support import CountingModels
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    return Catalog.load(None)
+
+
+@pytest.fixture(scope="session")
+def model_registry(catalog: Catalog) -> ModelRegistry:
+    """The real model, loaded once for the whole session (it takes seconds)."""
+    registry = ModelRegistry(catalog)
+    registry.warm_up(spec.ref for spec in catalog)
+    return registry
+
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture
+def make_settings() -> SettingsFactory:
+    """Settings for a test: defaults, ignoring the environment, plus overrides."""
+
+    def make(**overrides: Any) -> Settings:
+        return Settings.model_validate(overrides)
+
+    return make
+
+
+class Harness:
+    """A job service over the memory backend with a running worker, for tests of
+    the job path below GraphQL."""
+
+    def __init__(self, settings: Settings, catalog: Catalog, models: CountingModels) -> None:
+        self.settings = settings
+        self.models = models
+        self.backend = MemoryBackend(settings)
+        self.service = JobService(self.backend, catalog, settings)
+        self.worker = Worker(self.backend, models, settings)
+        self._task: asyncio.Task[None] | None = None
+
+    def start_worker(self) -> None:
+        self._task = asyncio.create_task(self.worker.run())
+
+    async def stop(self) -> None:
+        self.worker.stop()
+        if self._task is not None:
+            await asyncio.wait_for(self._task, timeout=10)
+        await self.backend.close()
+
+
+HarnessFactory = Callable[..., Harness]
+
+
+@pytest.fixture
+async def harness(
+    catalog: Catalog, make_settings: SettingsFactory
+) -> AsyncIterator[HarnessFactory]:
+    """``harness(delay=..., fail=..., start=True, **settings)`` builds a Harness and
+    starts its worker; every harness is stopped after the test."""
+    built: list[Harness] = []
+
+    def make(
+        *, delay: float = 0.0, fail: bool = False, start: bool = True, **settings: Any
+    ) -> Harness:
+        h = Harness(make_settings(**settings), catalog, CountingModels(delay=delay, fail=fail))
+        if start:
+            h.start_worker()
+        built.append(h)
+        return h
+
+    yield make
+    for h in built:
+        await h.stop()

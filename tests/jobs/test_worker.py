@@ -1,0 +1,127 @@
+"""The worker's batching and scheduling, observed through a counting model."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from inferql.jobs.model import JobEventType, JobStatus
+from tests.conftest import HarnessFactory
+
+
+async def test_jobs_within_max_wait_share_one_model_call(harness: HarnessFactory) -> None:
+    h = harness(max_wait_ms=300, max_batch_texts=32)
+    jobs = await asyncio.gather(*(h.service.submit([f"text {i}"]) for i in range(8)))
+
+    finished = await asyncio.gather(*(h.service.wait(job.id, 10) for job in jobs))
+
+    assert [job.status for job in finished] == [JobStatus.SUCCEEDED] * 8
+    assert len(h.models.batches) == 1
+    assert sorted(h.models.batches[0]) == sorted(f"text {i}" for i in range(8))
+
+
+async def test_a_full_batch_does_not_wait(harness: HarnessFactory) -> None:
+    h = harness(max_wait_ms=60_000, max_batch_texts=4)
+    job = await h.service.submit(["a", "b", "c", "d"])
+
+    finished = await h.service.wait(job.id, 5)
+
+    assert finished.status is JobStatus.SUCCEEDED
+    assert h.models.batches == [["a", "b", "c", "d"]]
+
+
+async def test_batch_texts_are_sorted_by_length_and_answered_in_order(
+    harness: HarnessFactory,
+) -> None:
+    h = harness(max_wait_ms=50)
+    texts = ["a much longer text than the others", "short", "middle length"]
+    job = await h.service.submit(texts)
+
+    finished = await h.service.wait(job.id, 5)
+
+    assert h.models.batches == [sorted(texts, key=len)]
+    assert finished.predictions is not None
+    assert [p.label for p in finished.predictions] == texts
+
+
+async def test_a_job_larger_than_a_batch_is_split_and_reports_progress(
+    harness: HarnessFactory,
+) -> None:
+    h = harness(max_wait_ms=0, max_batch_texts=4, start=False)
+    texts = [f"t{i:02}" for i in range(10)]
+    job = await h.service.submit(texts)
+    events = h.service.watch(job.id)
+    seen = [await anext(events)]  # the snapshot: QUEUED
+    h.start_worker()
+    seen += [event async for event in events]
+
+    assert [e.type for e in seen] == [
+        JobEventType.QUEUED,
+        JobEventType.STARTED,
+        JobEventType.PROGRESS,
+        JobEventType.PROGRESS,
+        JobEventType.SUCCEEDED,
+    ]
+    assert [e.job.done for e in seen] == [0, 0, 4, 8, 10]
+    assert [len(b) for b in h.models.batches] == [4, 4, 2]
+    final = seen[-1].job
+    assert final.predictions is not None
+    assert [p.label for p in final.predictions] == texts
+
+
+async def test_a_model_failure_fails_the_batch_jobs_without_leaking_details(
+    harness: HarnessFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    h = harness(fail=True, max_wait_ms=0)
+    job = await h.service.submit(["boom"])
+
+    with caplog.at_level(logging.ERROR):
+        finished = await h.service.wait(job.id, 5)
+
+    assert finished.status is JobStatus.FAILED
+    assert finished.error is not None
+    assert finished.error.code == "INTERNAL"
+    assert "GPU" not in finished.error.message
+    assert "GPU caught fire" in caplog.text  # logged for the operator
+
+
+async def test_a_canceled_queued_job_is_never_run(harness: HarnessFactory) -> None:
+    h = harness(start=False)
+    doomed = await h.service.submit(["never classify me"])
+    await h.service.cancel(doomed.id)
+    kept = await h.service.submit(["classify me"])
+    h.start_worker()
+
+    await h.service.wait(kept.id, 5)
+
+    assert h.models.batches == [["classify me"]]
+    job = await h.service.get(doomed.id)
+    assert job is not None and job.status is JobStatus.CANCELED
+
+
+async def test_jobs_of_different_models_make_one_call_per_model(harness: HarnessFactory) -> None:
+    h = harness(max_wait_ms=200)
+    jobs = await asyncio.gather(
+        h.service.submit(["one"], "sentiment"),
+        h.service.submit(["two"], "topic"),
+        h.service.submit(["three"], "sentiment@1"),
+    )
+    await asyncio.gather(*(h.service.wait(job.id, 5) for job in jobs))
+
+    calls = sorted((str(ref), sorted(texts)) for ref, texts in h.models.calls)
+    assert calls == [("sentiment@1", ["one", "three"]), ("topic@1", ["two"])]
+
+
+async def test_stop_finishes_the_jobs_already_taken(harness: HarnessFactory) -> None:
+    h = harness(delay=0.2, max_wait_ms=0)
+    job = await h.service.submit(["slow"])
+    async with asyncio.timeout(5):
+        while not h.models.batches:  # noqa: ASYNC110 - the model runs in a thread
+            await asyncio.sleep(0.01)
+
+    await h.stop()
+
+    finished = await h.service.get(job.id)
+    assert finished is not None and finished.status is JobStatus.SUCCEEDED
