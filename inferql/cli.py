@@ -1,0 +1,103 @@
+"""The ``inferql`` command: ``serve`` and ``export-schema``.
+
+Every setting is a flag of ``serve``: ``--port`` mirrors ``INFERQL_PORT``, and so
+on; a flag wins over the environment, which wins over the default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from inferql.settings import Settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    return handler(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="inferql", description="A GraphQL inference gateway for text classification."
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="Run the API (and, by default, a worker).")
+    add_settings_flags(serve)
+    serve.set_defaults(handler=run_serve)
+
+    export = commands.add_parser("export-schema", help="Print the GraphQL schema (SDL).")
+    export.add_argument("--output", type=Path, help="Write to this file instead of stdout.")
+    export.set_defaults(handler=run_export_schema)
+    return parser
+
+
+def add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per Settings field, with the field's description and variable."""
+    group = parser.add_argument_group("settings (each also read from INFERQL_<NAME>)")
+    for name, field in Settings.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        help_text = f"{field.description} [INFERQL_{name.upper()}]"
+        if field.annotation is bool:
+            group.add_argument(
+                flag,
+                dest=name,
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=help_text,
+            )
+        else:
+            group.add_argument(
+                flag, dest=name, metavar=name.upper(), default=argparse.SUPPRESS, help=help_text
+            )
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Settings from the environment, overridden by the flags that were given."""
+    overrides: dict[str, Any] = {
+        name: value for name, value in vars(args).items() if name in Settings.model_fields
+    }
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise SystemExit(f"inferql: invalid settings:\n{error}") from None
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from inferql.app import create_app
+
+    settings = settings_from(args)
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    app = create_app(settings)
+    print(f"inferql: GraphiQL on http://{settings.host}:{settings.port}/graphql", file=sys.stderr)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    return 0
+
+
+def run_export_schema(args: argparse.Namespace) -> int:
+    from inferql.schema import export_sdl
+
+    sdl = export_sdl()
+    if args.output is None:
+        sys.stdout.write(sdl)
+    else:
+        args.output.write_text(sdl)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Thin resolvers: read the context, call the job service, translate the result."""

@@ -1,0 +1,70 @@
+"""The per-request context every resolver receives."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import strawberry
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.dataloader import DataLoader
+
+from inferql.errors import InferqlError
+from inferql.inference import ModelRef, Prediction
+from inferql.inference.catalog import Catalog
+from inferql.jobs.service import JobService
+from inferql.settings import Settings
+
+# A text to classify with a resolved model, e.g. (sentiment@1, "I love this").
+ClassifyKey = tuple[ModelRef, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What the app builds once and every request shares."""
+
+    settings: Settings
+    catalog: Catalog
+    jobs: JobService
+
+
+@dataclass(slots=True)
+class Context:
+    services: Services
+    request: Request | WebSocket | None = None
+    response: Response | None = None
+    classify_loader: DataLoader[ClassifyKey, Prediction] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.classify_loader = DataLoader(
+            load_fn=self._classify_many,
+            max_batch_size=self.services.settings.max_texts_per_job,
+        )
+
+    async def _classify_many(self, keys: list[ClassifyKey]) -> list[Prediction | BaseException]:
+        """Every ``classify`` of one operation arrives here together: one job per model."""
+        by_model: defaultdict[ModelRef, list[int]] = defaultdict(list)
+        for index, (ref, _) in enumerate(keys):
+            by_model[ref].append(index)
+        results: list[Prediction | BaseException] = [InferqlError("not classified") for _ in keys]
+
+        async def classify(ref: ModelRef, indexes: list[int]) -> None:
+            try:
+                predictions = await self.services.jobs.classify(
+                    [keys[i][1] for i in indexes], str(ref)
+                )
+            except InferqlError as error:
+                for i in indexes:
+                    results[i] = error
+            else:
+                for i, prediction in zip(indexes, predictions, strict=True):
+                    results[i] = prediction
+
+        await asyncio.gather(*(classify(ref, indexes) for ref, indexes in by_model.items()))
+        return results
+
+
+Info = strawberry.Info[Context, None]

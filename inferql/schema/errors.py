@@ -1,0 +1,51 @@
+"""Every GraphQL error leaves with a stable ``extensions.code``; this is the one
+place that decides which. Domain errors keep their code and message; errors
+graphql-core raises get the code of their stage; anything else is masked as
+INTERNAL and logged with its traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from graphql import GraphQLError
+from strawberry.types import ExecutionContext
+
+from inferql.errors import ErrorCode, InferqlError
+
+logger = logging.getLogger("inferql.errors")
+
+INTERNAL_MESSAGE = "Internal server error."
+
+
+def apply_error_code(error: GraphQLError, context: ExecutionContext | None) -> None:
+    """Give ``error`` its code in place (and mask it if it was unexpected)."""
+    original = error.original_error
+    extensions = dict(error.extensions or {})
+    if isinstance(original, InferqlError):
+        extensions.update(original.extensions)
+        extensions["code"] = original.code.value
+    elif original is not None and not isinstance(original, GraphQLError):
+        logger.error(
+            "unexpected error in operation %s at %s",
+            context.operation_name if context else None,
+            error.path,
+            exc_info=original,
+        )
+        error.message = INTERNAL_MESSAGE
+        extensions = {"code": ErrorCode.INTERNAL.value}
+    elif "code" not in extensions:
+        extensions["code"] = _stage_code(error, context).value
+    error.extensions = extensions
+
+
+def _stage_code(error: GraphQLError, context: ExecutionContext | None) -> ErrorCode:
+    if error.message.startswith("Syntax Error"):
+        return ErrorCode.GRAPHQL_PARSE_FAILED
+    if error.message.startswith("Variable '$"):
+        # The document is fine; the values sent with it are not.
+        return ErrorCode.BAD_USER_INPUT
+    if context is not None and error in (context.pre_execution_errors or ()):
+        return ErrorCode.GRAPHQL_VALIDATION_FAILED
+    # Raised by graphql-core while executing: variables that do not coerce, or an
+    # argument value out of range, are the caller's input.
+    return ErrorCode.BAD_USER_INPUT

@@ -1,0 +1,64 @@
+"""Every classify field of an operation becomes one job; concurrent operations
+within max_wait_ms share one model call."""
+
+from __future__ import annotations
+
+import asyncio
+
+import strawberry
+
+from tests.conftest import HarnessFactory
+from tests.resolvers.conftest import ContextFactory, data
+
+EIGHT_ALIASES = (
+    "{ " + " ".join(f'c{i}: classify(text: "text {i}") {{ label }}' for i in range(8)) + " }"
+)
+
+
+async def test_eight_aliased_classify_fields_make_one_model_call(
+    schema: strawberry.Schema, harness: HarnessFactory, context_for: ContextFactory
+) -> None:
+    h = harness(max_wait_ms=0)
+
+    result = await schema.execute(EIGHT_ALIASES, context_value=context_for(h))
+
+    assert data(result) == {f"c{i}": {"label": f"text {i}"} for i in range(8)}
+    assert len(h.models.batches) == 1
+    assert sorted(h.models.batches[0]) == sorted(f"text {i}" for i in range(8))
+    page = await h.service.list(first=10, after=None, status=None)
+    assert len(page.jobs) == 1
+
+
+async def test_classify_and_classify_batch_in_one_operation_share_a_job(
+    schema: strawberry.Schema, harness: HarnessFactory, context_for: ContextFactory
+) -> None:
+    h = harness(max_wait_ms=0)
+    query = (
+        '{ one: classify(text: "x") { label } many: classifyBatch(texts: ["y", "z"]) { label } }'
+    )
+
+    result = await schema.execute(query, context_value=context_for(h))
+
+    assert data(result) == {"one": {"label": "x"}, "many": [{"label": "y"}, {"label": "z"}]}
+    assert len(h.models.batches) == 1
+
+
+async def test_eight_concurrent_operations_share_one_model_call(
+    schema: strawberry.Schema, harness: HarnessFactory, context_for: ContextFactory
+) -> None:
+    h = harness(max_wait_ms=300)
+
+    results = await asyncio.gather(
+        *(
+            schema.execute(
+                "query($t: String!) { classify(text: $t) { label } }",
+                variable_values={"t": f"request {i}"},
+                context_value=context_for(h),
+            )
+            for i in range(8)
+        )
+    )
+
+    assert [data(r)["classify"]["label"] for r in results] == [f"request {i}" for i in range(8)]
+    assert len(h.models.batches) == 1
+    assert len(h.models.batches[0]) == 8

@@ -1,0 +1,32 @@
+"""Settings: one object, from the environment, documented in the README."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from inferql.settings import Settings
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = README.read_text()
+    for name in Settings.model_fields:
+        assert f"`INFERQL_{name.upper()}`" in readme, f"README lacks INFERQL_{name.upper()}"
+        assert f"`--{name.replace('_', '-')}" in readme, f"README lacks --{name}"
+
+
+def test_settings_come_from_inferql_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INFERQL_PORT", "9123")
+    monkeypatch.setenv("INFERQL_RUN_WORKER", "false")
+    settings = Settings()
+    assert (settings.port, settings.run_worker, settings.host) == (9123, False, "127.0.0.1")
+
+
+def test_bad_values_fail_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INFERQL_MAX_BATCH_TEXTS", "0")
+    with pytest.raises(ValidationError, match="max_batch_texts"):
+        Settings()
