@@ -86,6 +86,12 @@ def create_app(
         services=services, backend=backend, models=models if settings.run_worker else None
     )
 
+    if not settings.run_worker:
+        logger.warning(
+            "no worker runs in this process and the memory backend shares its queue with "
+            "no other: jobs will wait until their deadline"
+        )
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         worker = None
@@ -98,7 +104,7 @@ def create_app(
         finally:
             if worker is not None:
                 worker.stop()
-            done, pending = await asyncio.wait(runtime.tasks, timeout=_DRAIN_TIMEOUT_S)
+            _, pending = await asyncio.wait(runtime.tasks, timeout=_DRAIN_TIMEOUT_S)
             for task in pending:
                 task.cancel()
             await backend.close()

@@ -49,7 +49,7 @@ class Context:
         by_model: defaultdict[ModelRef, list[int]] = defaultdict(list)
         for index, (ref, _) in enumerate(keys):
             by_model[ref].append(index)
-        results: list[Prediction | BaseException] = [InferqlError("not classified") for _ in keys]
+        results: dict[int, Prediction | BaseException] = {}
 
         async def classify(ref: ModelRef, indexes: list[int]) -> None:
             try:
@@ -57,14 +57,12 @@ class Context:
                     [keys[i][1] for i in indexes], str(ref)
                 )
             except InferqlError as error:
-                for i in indexes:
-                    results[i] = error
+                results.update((i, error) for i in indexes)
             else:
-                for i, prediction in zip(indexes, predictions, strict=True):
-                    results[i] = prediction
+                results.update(zip(indexes, predictions, strict=True))
 
         await asyncio.gather(*(classify(ref, indexes) for ref, indexes in by_model.items()))
-        return results
+        return [results[i] for i in range(len(keys))]
 
 
 Info = strawberry.Info[Context, None]

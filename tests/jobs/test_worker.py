@@ -125,3 +125,17 @@ async def test_stop_finishes_the_jobs_already_taken(harness: HarnessFactory) -> 
 
     finished = await h.service.get(job.id)
     assert finished is not None and finished.status is JobStatus.SUCCEEDED
+
+
+async def test_the_model_runs_off_the_event_loop(harness: HarnessFactory) -> None:
+    h = harness(delay=0.5, max_wait_ms=0)
+    job = await h.service.submit(["slow text"])
+    async with asyncio.timeout(5):
+        while not h.models.batches:  # noqa: ASYNC110 - the model runs in a thread
+            await asyncio.sleep(0.01)
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await asyncio.sleep(0.01)  # would wait out the 0.5 s call if it blocked the loop
+    assert loop.time() - started < 0.25
+    assert (await h.service.wait(job.id, 5)).status is JobStatus.SUCCEEDED

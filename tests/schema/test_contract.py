@@ -4,21 +4,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from inferql.schema import export_sdl
+from graphql import build_schema as parse_sdl
+from graphql import find_breaking_changes
+
+from inferql.schema import build_schema, export_sdl
 
 SDL = Path(__file__).resolve().parents[2] / "schema.graphql"
 
 
 def test_the_code_matches_schema_graphql() -> None:
-    assert export_sdl() == SDL.read_text(), (
-        "The schema changed: review the change, then run `inferql export-schema "
-        "--output schema.graphql` (breaking changes need a deprecation first)."
+    committed = SDL.read_text()
+    current = export_sdl()
+    if current == committed:
+        return
+    breaking = find_breaking_changes(parse_sdl(committed), parse_sdl(current))
+    raise AssertionError(
+        "The schema differs from schema.graphql. Breaking changes (deprecate first):\n"
+        + "".join(f"  - {change.description}\n" for change in breaking or [])
+        + "If the change is intended, run `inferql export-schema --output schema.graphql`."
     )
 
 
 def test_every_root_field_is_documented() -> None:
-    from inferql.schema import build_schema
-
     schema = build_schema()._schema
     for root in (schema.query_type, schema.mutation_type, schema.subscription_type):
         assert root is not None
