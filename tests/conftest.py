@@ -56,6 +56,12 @@ class Harness:
     def start_worker(self) -> None:
         self._task = asyncio.create_task(self.worker.run())
 
+    async def until_model_called(self, timeout: float = 5) -> None:
+        """Return once the worker has made its first model call."""
+        async with asyncio.timeout(timeout):
+            while not self.models.batches:  # noqa: ASYNC110 - the model runs in a thread
+                await asyncio.sleep(0.01)
+
     async def stop(self) -> None:
         self.worker.stop()
         if self._task is not None:

@@ -117,9 +117,7 @@ async def test_jobs_of_different_models_make_one_call_per_model(harness: Harness
 async def test_stop_finishes_the_jobs_already_taken(harness: HarnessFactory) -> None:
     h = harness(delay=0.2, max_wait_ms=0)
     job = await h.service.submit(["slow"])
-    async with asyncio.timeout(5):
-        while not h.models.batches:  # noqa: ASYNC110 - the model runs in a thread
-            await asyncio.sleep(0.01)
+    await h.until_model_called()
 
     await h.stop()
 
@@ -130,9 +128,7 @@ async def test_stop_finishes_the_jobs_already_taken(harness: HarnessFactory) -> 
 async def test_the_model_runs_off_the_event_loop(harness: HarnessFactory) -> None:
     h = harness(delay=0.5, max_wait_ms=0)
     job = await h.service.submit(["slow text"])
-    async with asyncio.timeout(5):
-        while not h.models.batches:  # noqa: ASYNC110 - the model runs in a thread
-            await asyncio.sleep(0.01)
+    await h.until_model_called()
 
     loop = asyncio.get_running_loop()
     started = loop.time()
