@@ -113,7 +113,11 @@ class JobService:
         the job's own error when it fails.
         """
         self.validate_texts(texts)
-        ref = self.resolve_model(model)
+        return await self.classify_resolved(self.resolve_model(model), texts)
+
+    async def classify_resolved(self, ref: ModelRef, texts: Sequence[str]) -> list[Prediction]:
+        """``classify`` for texts the caller has validated and a model it has resolved
+        (the per-request DataLoader does both per field, for precise errors)."""
         found = await self._backend.cache.get_many(ref, texts)
         misses = [i for i, p in enumerate(found) if p is None]
         if not misses:

@@ -53,8 +53,8 @@ class Context:
 
         async def classify(ref: ModelRef, indexes: list[int]) -> None:
             try:
-                predictions = await self.services.jobs.classify(
-                    [keys[i][1] for i in indexes], str(ref)
+                predictions = await self.services.jobs.classify_resolved(
+                    ref, [keys[i][1] for i in indexes]
                 )
             except InferqlError as error:
                 results.update((i, error) for i in indexes)
