@@ -55,6 +55,7 @@ class CountingModels:
         self.delay = delay
         self.fail = fail
         self.calls: list[tuple[ModelRef, list[str]]] = []
+        self.started_at: list[float] = []  # time.monotonic() as each call began
         self._lock = threading.Lock()
 
     def load(self, ref: ModelRef) -> CountingModel:
@@ -62,6 +63,7 @@ class CountingModels:
 
     def record(self, ref: ModelRef, texts: list[str]) -> None:
         with self._lock:
+            self.started_at.append(time.monotonic())
             self.calls.append((ref, texts))
 
     @property
