@@ -152,9 +152,6 @@ class MemoryEventBus:
             for subscriber in subscribers:
                 subscriber.offer(None)
 
-    def subscriber_count(self) -> int:
-        return sum(len(s) for s in self._by_job.values())
-
 
 class MemoryPredictionCache:
     """An LRU of predictions keyed by (model name@version, text)."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from inferql.inference.heads import CentroidHead, prototype_head, zero_shot_head
+from inferql.inference.heads import CentroidHead
 from inferql.inference.types import LabelScore, ModelRef, Prediction
 
 if TYPE_CHECKING:
@@ -51,8 +51,9 @@ class Classifier:
         vectors = encoder.encode(flat).vectors
         bounds = np.cumsum([0, *(len(group) for group in groups)])
         per_label = [vectors[start:end] for start, end in zip(bounds[:-1], bounds[1:], strict=True)]
-        make = zero_shot_head if spec.head == "zero-shot" else prototype_head
-        return cls(spec, encoder, make(spec.label_names, per_label, spec.scale))
+        # Both heads score by similarity to each label's normalised mean embedding;
+        # they differ only in which texts (descriptions or examples) make the mean.
+        return cls(spec, encoder, CentroidHead.from_groups(spec.label_names, per_label, spec.scale))
 
     @property
     def ref(self) -> ModelRef:

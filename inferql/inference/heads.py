@@ -6,11 +6,11 @@ embedding and the centroid, and its scores are
 ``softmax(scale * similarities)``, so they are positive and sum to 1.
 
 * zero-shot: the centroid is the normalised mean of the embeddings of the label's
-  descriptions (:func:`zero_shot_head`). The mean classified the built-in test
+  descriptions. The mean classified the built-in test
   sets better than the max over descriptions: it cancels what the descriptions
   of different labels share (topic, wording) and keeps what separates them.
 * prototype (few-shot): the centroid is the normalised mean of the embeddings of
-  the label's examples (:func:`prototype_head`).
+  the label's examples.
 
 ``scale`` is an inverse temperature: cosine gaps between labels are typically
 0.05-0.2 for this encoder, and the default 30 turns a 0.1 gap into ~95% for the
@@ -96,17 +96,3 @@ class CentroidHead:
     def scores(self, vectors: FloatArray) -> FloatArray:
         """``[n, labels]`` probabilities, each row summing to 1."""
         return softmax(self.similarities(vectors) * np.float32(self._scale))
-
-
-def zero_shot_head(
-    labels: Sequence[str], descriptions: Sequence[FloatArray], scale: float
-) -> CentroidHead:
-    """A head from each label's description embeddings (normalised mean)."""
-    return CentroidHead.from_groups(labels, descriptions, scale)
-
-
-def prototype_head(
-    labels: Sequence[str], examples: Sequence[FloatArray], scale: float
-) -> CentroidHead:
-    """A few-shot head from each label's example embeddings (normalised mean)."""
-    return CentroidHead.from_groups(labels, examples, scale)

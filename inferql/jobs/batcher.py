@@ -58,10 +58,6 @@ class Batcher:
         """Texts taken but not yet handed to a batch."""
         return sum(item.unbatched for item in self._items.values())
 
-    @property
-    def is_empty(self) -> bool:
-        return not self._items
-
     def next_batch(self) -> list[Slice]:
         """The next batch: the oldest unbatched texts, up to ``max_texts``."""
         batch: list[Slice] = []
@@ -79,6 +75,3 @@ class Batcher:
     def remove(self, job_id: str) -> WorkItem | None:
         """Forget a job (finished, failed or canceled); its texts leave every later batch."""
         return self._items.pop(job_id, None)
-
-    def items(self) -> list[WorkItem]:
-        return list(self._items.values())

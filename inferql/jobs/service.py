@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,13 +22,12 @@ from inferql.errors import (
     ErrorCode,
     InferqlError,
     NotFoundError,
+    UnavailableError,
 )
 from inferql.inference import ModelRef, Prediction
 from inferql.inference.catalog import Catalog
 from inferql.jobs.model import Job, JobEvent, JobEventType, JobStatus, event_for, new_job_id
 from inferql.settings import Settings
-
-logger = logging.getLogger(__name__)
 
 _CANCELABLE = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 
@@ -102,7 +100,7 @@ class JobService:
         ref = self.resolve_model(model)
         cached = await self._backend.cache.get_many(ref, texts)
         if all(p is not None for p in cached):
-            return await self._create_finished(ref, texts, [p for p in cached if p is not None])
+            return await self._create_finished(ref, texts, _merge(cached, ()))
         return await self._enqueue(ref, texts)
 
     async def classify(self, texts: Sequence[str], model: str | None = None) -> list[Prediction]:
@@ -119,10 +117,10 @@ class JobService:
         """``classify`` for texts the caller has validated and a model it has resolved
         (the per-request DataLoader does both per field, for precise errors)."""
         found = await self._backend.cache.get_many(ref, texts)
-        misses = [i for i, p in enumerate(found) if p is None]
+        misses = [text for text, p in zip(texts, found, strict=True) if p is None]
         if not misses:
-            return [p for p in found if p is not None]
-        job = await self._enqueue(ref, [texts[i] for i in misses])
+            return _merge(found, ())
+        job = await self._enqueue(ref, misses)
         timeout = self._settings.sync_deadline_ms / 1000
         try:
             job = await self.wait(job.id, timeout)
@@ -135,9 +133,7 @@ class JobService:
             ) from None
         if job.status is not JobStatus.SUCCEEDED or job.predictions is None:
             raise _job_failure(job)
-        for index, prediction in zip(misses, job.predictions, strict=True):
-            found[index] = prediction
-        return [p for p in found if p is not None]
+        return _merge(found, job.predictions)
 
     async def _enqueue(self, ref: ModelRef, texts: Sequence[str]) -> Job:
         job = Job(id=new_job_id(), model=ref, texts=tuple(texts))
@@ -213,12 +209,13 @@ class JobService:
     # -- watching -----------------------------------------------------------
 
     async def wait(self, job_id: str, timeout: float) -> Job:
-        """The job once it is finished; TimeoutError after ``timeout`` seconds."""
+        """The job once it is finished; TimeoutError after ``timeout`` seconds,
+        UnavailableError if the event stream closes first (the backend shut down)."""
         async with asyncio.timeout(timeout):
             async for event in self.watch(job_id):
                 if event.type.terminal:
                     return event.job
-        raise NotFoundError(f"No job with id {job_id!r}.", id=job_id)  # pragma: no cover
+        raise UnavailableError(f"Job {job_id!r}'s events stopped before it finished.", id=job_id)
 
     async def watch(self, job_id: str) -> AsyncIterator[JobEvent]:
         """The job's current state as an event, then every later event; ends after
@@ -259,3 +256,12 @@ def _job_failure(job: Job) -> InferqlError:
         return InferqlError("The job failed.", id=job.id)
     code = ErrorCode.__members__.get(job.error.code, ErrorCode.INTERNAL)
     return InferqlError(job.error.message, code=code, id=job.id)
+
+
+def _merge(found: Sequence[Prediction | None], fresh: Sequence[Prediction]) -> list[Prediction]:
+    """Fill the gaps of ``found`` (cache misses) with ``fresh``, in order."""
+    computed = iter(fresh)
+    merged = [p if p is not None else next(computed) for p in found]
+    if next(computed, None) is not None:
+        raise RuntimeError("more predictions than cache misses")
+    return merged

@@ -123,10 +123,8 @@ class Worker:
         results = await asyncio.get_running_loop().run_in_executor(self._executor, call)
         if len(results) != len(texts):
             raise RuntimeError(f"model {ref} returned {len(results)} predictions for {len(texts)}")
-        answered: list[Prediction | None] = [None] * len(texts)
-        for position, index in enumerate(order):
-            answered[index] = results[position]
-        return [p for p in answered if p is not None]
+        by_input = sorted(zip(order, results, strict=True), key=lambda pair: pair[0])
+        return [prediction for _, prediction in by_input]
 
     async def _report(self, item: WorkItem) -> None:
         """Store and announce a job's progress, or its result once complete."""

@@ -74,7 +74,7 @@ class ModelVersion:
         return cls(
             version=spec.version,
             head=ClassifierHead(spec.head),
-            labels=[label.name for label in spec.labels],
+            labels=list(spec.label_names),
             encoder=spec.encoder,
             ref=ModelRef.from_domain(spec.ref),
         )

@@ -5,13 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inferql.inference.heads import (
-    CentroidHead,
-    FloatArray,
-    prototype_head,
-    softmax,
-    zero_shot_head,
-)
+from inferql.inference.heads import CentroidHead, FloatArray, softmax
 
 
 def _unit(*rows: list[float]) -> FloatArray:
@@ -28,7 +22,9 @@ def test_softmax_rows_sum_to_one_and_keep_order() -> None:
 
 
 def test_centroids_are_normalised_means() -> None:
-    head = zero_shot_head(["x", "y"], [_unit([1, 0, 0], [0, 0, 1]), _unit([0, 1, 0])], scale=10)
+    head = CentroidHead.from_groups(
+        ["x", "y"], [_unit([1, 0, 0], [0, 0, 1]), _unit([0, 1, 0])], scale=10
+    )
     np.testing.assert_allclose(head.centroids[0], _unit([1, 0, 1])[0], atol=1e-6)
     np.testing.assert_allclose(head.similarities(_unit([1, 0, 1])), [[1.0, 0.0]], atol=1e-6)
 
@@ -36,8 +32,8 @@ def test_centroids_are_normalised_means() -> None:
 def test_scale_sharpens_scores() -> None:
     groups = [_unit([1, 0]), _unit([0, 1])]
     text = _unit([0.6, 0.4])
-    soft = prototype_head(["a", "b"], groups, scale=1).scores(text)[0]
-    sharp = prototype_head(["a", "b"], groups, scale=50).scores(text)[0]
+    soft = CentroidHead.from_groups(["a", "b"], groups, scale=1).scores(text)[0]
+    sharp = CentroidHead.from_groups(["a", "b"], groups, scale=50).scores(text)[0]
     assert 0.5 < soft[0] < sharp[0] < 1.0
     assert soft.sum() == pytest.approx(1.0) and sharp.sum() == pytest.approx(1.0)
 
