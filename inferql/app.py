@@ -1,7 +1,8 @@
 """create_app(settings) -> Starlette: the only module that wires the parts.
 
 Routes: /graphql (queries and mutations over HTTP, subscriptions over
-graphql-transport-ws, GraphiQL in a browser), /healthz, /readyz.
+graphql-transport-ws, GraphiQL in a browser), /healthz, /readyz, /metrics
+(Prometheus) and /dashboard (the live page, built from dashboard/).
 """
 
 from __future__ import annotations
@@ -11,11 +12,15 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
@@ -25,6 +30,10 @@ from inferql.inference import ModelProvider
 from inferql.inference.catalog import Catalog
 from inferql.jobs.service import JobService
 from inferql.jobs.worker import Worker
+from inferql.observability import metrics
+from inferql.observability.middleware import RequestMiddleware
+from inferql.observability.stats import StatsCollector
+from inferql.observability.tracing import asgi_middleware, configure_tracing
 from inferql.resolvers.context import Context, Services
 from inferql.schema import build_schema
 from inferql.settings import Settings
@@ -33,12 +42,14 @@ logger = logging.getLogger(__name__)
 
 # How long shutdown waits for the in-process worker to finish the jobs it took.
 _DRAIN_TIMEOUT_S = 30.0
+# The dashboard's built files (`make install` builds them from dashboard/).
+DASHBOARD_DIR = Path(__file__).resolve().parent / "static" / "dashboard"
 
 
 class InferqlGraphQL(GraphQL[Context, None]):
     def __init__(self, services: Services) -> None:
         super().__init__(
-            build_schema(),
+            build_schema(tracing=services.settings.tracing != "off"),
             graphql_ide="graphiql" if services.settings.graphiql else None,
         )
         self.services = services
@@ -60,6 +71,7 @@ class Runtime:
     services: Services
     backend: Backend
     models: ModelProvider | None
+    stats: StatsCollector
     model_ready: bool = False
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -73,17 +85,25 @@ def create_app(
     """Build the application. ``models`` replaces the model registry (tests use a
     small counting model to observe batching); it is only used when the settings
     run a worker in this process."""
+    configure_tracing(settings)
     catalog = catalog if catalog is not None else Catalog.load(settings.classifiers_path)
     backend = create_backend(settings)
+    stats = StatsCollector(backend, window_s=settings.stats_window_s)
     services = Services(
-        settings=settings, catalog=catalog, jobs=JobService(backend, catalog, settings)
+        settings=settings,
+        catalog=catalog,
+        jobs=JobService(backend, catalog, settings),
+        stats=stats,
     )
     if settings.run_worker and models is None:
         from inferql.inference.registry import ModelRegistry
 
         models = ModelRegistry(catalog, threads=settings.model_threads)
     runtime = Runtime(
-        services=services, backend=backend, models=models if settings.run_worker else None
+        services=services,
+        backend=backend,
+        models=models if settings.run_worker else None,
+        stats=stats,
     )
 
     if not settings.run_worker:
@@ -95,6 +115,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         worker = None
+        stats_task = asyncio.create_task(stats.run(), name="inferql-stats")
         if runtime.models is not None:
             worker = Worker(backend, runtime.models, settings)
             runtime.tasks.append(asyncio.create_task(worker.run(), name="inferql-worker"))
@@ -104,6 +125,7 @@ def create_app(
         finally:
             if worker is not None:
                 worker.stop()
+            stats_task.cancel()
             _, pending = await asyncio.wait(runtime.tasks, timeout=_DRAIN_TIMEOUT_S)
             for task in pending:
                 task.cancel()
@@ -117,7 +139,11 @@ def create_app(
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint),
+            Route("/dashboard", lambda _: RedirectResponse("/dashboard/")),
+            Mount("/dashboard", dashboard_files()),
         ],
+        middleware=_middleware(settings),
         lifespan=lifespan,
     )
     app.state.runtime = runtime
@@ -136,6 +162,37 @@ async def _warm_up(runtime: Runtime) -> None:
         return
     runtime.model_ready = True
     logger.info("model %s loaded; ready", ref)
+
+
+def _middleware(settings: Settings) -> list[Middleware]:
+    """Outermost first: the trace span, then the request id and log line."""
+    middleware = [Middleware(RequestMiddleware)]
+    if settings.tracing != "off":
+        middleware.insert(0, Middleware(asgi_middleware))
+    return middleware
+
+
+def dashboard_files() -> ASGIApp:
+    """The built dashboard, or a page that says how to build it."""
+    if (DASHBOARD_DIR / "index.html").is_file():
+        return StaticFiles(directory=DASHBOARD_DIR, html=True)
+
+    # A response is itself an ASGI app, answering every path below /dashboard/.
+    return PlainTextResponse(
+        "The dashboard is not built: run `make install` (it needs npm).", status_code=404
+    )
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus metrics; the queue's depth and live workers are read now."""
+    runtime: Runtime = request.app.state.runtime
+    try:
+        metrics.QUEUE_DEPTH.set(await runtime.backend.queue.depth())
+        metrics.WORKERS_ALIVE.set(await runtime.backend.queue.workers_alive())
+    except InferqlError as error:
+        logger.warning("metrics: the backend did not answer: %s", error.message)
+    body, content_type = metrics.render()
+    return Response(body, media_type=content_type)
 
 
 async def healthz(request: Request) -> JSONResponse:

@@ -7,7 +7,6 @@ on; a flag wins over the environment, which wins over the default.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -76,15 +75,22 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from inferql.app import create_app
+    from inferql.observability.logging import configure_logging
 
     settings = settings_from(args)
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings)
     app = create_app(settings)
-    print(f"inferql: GraphiQL on http://{settings.host}:{settings.port}/graphql", file=sys.stderr)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    base = f"http://{settings.host}:{settings.port}"
+    print(f"inferql: GraphiQL on {base}/graphql, dashboard on {base}/dashboard", file=sys.stderr)
+    # Our handler formats uvicorn's lines too, and our middleware logs each request.
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        log_config=None,
+        access_log=False,
+    )
     return 0
 
 

@@ -26,6 +26,22 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level of the server and worker."
     )
+    log_format: Literal["human", "json"] = Field(
+        "human",
+        description="Log lines for people (`human`, for development) or one JSON object "
+        "per line (`json`, for production log pipelines).",
+    )
+
+    # Observability
+    tracing: Literal["off", "console", "otlp"] = Field(
+        "off",
+        description="OpenTelemetry traces (needs the `otel` extra): `otlp` exports to the "
+        "collector that the standard `OTEL_EXPORTER_OTLP_*` variables name, `console` "
+        "prints spans.",
+    )
+    stats_window_s: float = Field(
+        60, gt=0, description="The recent window of the `stats` subscription, in seconds."
+    )
 
     # Backend
     run_worker: bool = Field(

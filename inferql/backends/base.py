@@ -50,6 +50,9 @@ class WorkQueue(Protocol):
     async def depth(self) -> int:
         """Jobs waiting for a worker."""
 
+    async def workers_alive(self) -> int:
+        """Workers serving this queue now, in every process that shares it."""
+
 
 class EventStream(Protocol):
     def __aiter__(self) -> AsyncIterator[JobEvent]: ...

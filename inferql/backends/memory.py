@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import time
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
@@ -78,12 +79,18 @@ class MemoryWorkQueue:
         self._ready: deque[str] = deque()
         self._wakeup = asyncio.Event()
         self._receipts = 0
+        # A worker registers itself by taking work: it counts as alive while the
+        # task that took runs (a worker's loop is one task, from start to stop).
+        self._takers: weakref.WeakSet[asyncio.Task[object]] = weakref.WeakSet()
 
     async def put(self, job_id: str) -> None:
         self._ready.append(job_id)
         self._wakeup.set()
 
     async def take(self, limit: int, timeout: float) -> list[Delivery]:
+        task = asyncio.current_task()
+        if task is not None:
+            self._takers.add(task)
         if not self._ready and timeout > 0:
             self._wakeup.clear()
             try:
@@ -103,6 +110,9 @@ class MemoryWorkQueue:
 
     async def depth(self) -> int:
         return len(self._ready)
+
+    async def workers_alive(self) -> int:
+        return sum(1 for task in self._takers if not task.done())
 
 
 class _Subscriber:

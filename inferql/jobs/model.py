@@ -64,6 +64,10 @@ class Job:
     predictions: tuple[Prediction, ...] | None = None
     error: JobError | None = None
     revision: int = 0
+    # Where the job came from, so the worker's logs and spans join the request's:
+    # the request id (X-Request-ID) and the W3C `traceparent` of the submitting span.
+    request_id: str | None = None
+    trace_parent: str | None = None
 
     @property
     def total(self) -> int:
@@ -75,9 +79,21 @@ class Job:
 
 
 @dataclass(frozen=True, slots=True)
+class Batch:
+    """One model call: ``id`` is unique per call, ``texts`` how many texts it held."""
+
+    id: str
+    texts: int
+
+
+@dataclass(frozen=True, slots=True)
 class JobEvent:
+    """``batch`` is the model call that produced a PROGRESS or SUCCEEDED event
+    (None for the others), so a subscriber can follow batch sizes."""
+
     type: JobEventType
     job: Job
+    batch: Batch | None = None
 
 
 def event_for(job: Job) -> JobEventType:

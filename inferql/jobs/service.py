@@ -27,6 +27,7 @@ from inferql.errors import (
 from inferql.inference import ModelRef, Prediction
 from inferql.inference.catalog import Catalog
 from inferql.jobs.model import Job, JobEvent, JobEventType, JobStatus, event_for, new_job_id
+from inferql.observability.jobs import JobTelemetry
 from inferql.settings import Settings
 
 _CANCELABLE = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
@@ -61,6 +62,7 @@ class JobService:
         self._backend = backend
         self._catalog = catalog
         self._settings = settings
+        self._telemetry = JobTelemetry(settings)
 
     # -- submitting ---------------------------------------------------------
 
@@ -99,6 +101,7 @@ class JobService:
         self.validate_texts(texts)
         ref = self.resolve_model(model)
         cached = await self._backend.cache.get_many(ref, texts)
+        self._telemetry.cache_lookup(cached)
         if all(p is not None for p in cached):
             return await self._create_finished(ref, texts, _merge(cached, ()))
         return await self._enqueue(ref, texts)
@@ -117,6 +120,7 @@ class JobService:
         """``classify`` for texts the caller has validated and a model it has resolved
         (the per-request DataLoader does both per field, for precise errors)."""
         found = await self._backend.cache.get_many(ref, texts)
+        self._telemetry.cache_lookup(found)
         misses = [text for text, p in zip(texts, found, strict=True) if p is None]
         if not misses:
             return _merge(found, ())
@@ -136,10 +140,17 @@ class JobService:
         return _merge(found, job.predictions)
 
     async def _enqueue(self, ref: ModelRef, texts: Sequence[str]) -> Job:
-        job = Job(id=new_job_id(), model=ref, texts=tuple(texts))
+        job = Job(
+            id=new_job_id(),
+            model=ref,
+            texts=tuple(texts),
+            request_id=self._telemetry.request_id(),
+            trace_parent=self._telemetry.trace_parent(),
+        )
         await self._backend.jobs.create(job)
+        self._telemetry.submitted(job)
         # Announce before queueing, so QUEUED is out before any worker's STARTED.
-        await self._backend.events.publish(JobEvent(JobEventType.QUEUED, job))
+        await self._publish(JobEvent(JobEventType.QUEUED, job))
         await self._backend.queue.put(job.id)
         return job
 
@@ -157,10 +168,16 @@ class JobService:
             finished_at=now,
             done=len(texts),
             predictions=tuple(predictions),
+            request_id=self._telemetry.request_id(),
         )
         await self._backend.jobs.create(job)
-        await self._backend.events.publish(JobEvent(JobEventType.SUCCEEDED, job))
+        self._telemetry.submitted(job)
+        await self._publish(JobEvent(JobEventType.SUCCEEDED, job))
         return job
+
+    async def _publish(self, event: JobEvent) -> None:
+        await self._backend.events.publish(event)
+        self._telemetry.event(event)
 
     # -- reading ------------------------------------------------------------
 
@@ -197,7 +214,7 @@ class JobService:
                 f"Job {job_id!r} has already finished ({current.status.value}).",
                 status=current.status.value,
             )
-        await self._backend.events.publish(JobEvent(JobEventType.CANCELED, job))
+        await self._publish(JobEvent(JobEventType.CANCELED, job))
         return job
 
     async def _cancel_quietly(self, job_id: str) -> None:

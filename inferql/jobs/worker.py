@@ -19,7 +19,8 @@ from inferql.backends.base import Backend, Delivery
 from inferql.errors import ErrorCode, InferqlError
 from inferql.inference import ModelProvider, ModelRef, Prediction
 from inferql.jobs.batcher import Batcher, Slice, WorkItem
-from inferql.jobs.model import Job, JobError, JobEvent, JobEventType, JobStatus
+from inferql.jobs.model import Batch, Job, JobError, JobEvent, JobEventType, JobStatus
+from inferql.observability.jobs import JobTelemetry
 from inferql.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class Worker:
         self._batcher = Batcher(settings.max_batch_texts)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inferql-model")
         self._stopping = asyncio.Event()
+        self._telemetry = JobTelemetry(settings)
 
     def stop(self) -> None:
         """Ask the worker to finish the jobs it has taken and return from ``run``."""
@@ -79,7 +81,7 @@ class Worker:
             started_at=datetime.now(UTC),
         )
         if job is not None:
-            await self._backend.events.publish(JobEvent(JobEventType.STARTED, job))
+            await self._publish(JobEvent(JobEventType.STARTED, job))
             return job
         current = await self._backend.jobs.get(delivery.job_id)
         if current is not None and current.status is JobStatus.RUNNING:
@@ -94,7 +96,8 @@ class Worker:
         for ref, pieces in by_model.items():
             texts = [text for piece in pieces for text in piece.texts]
             try:
-                predictions = await self._predict(ref, texts)
+                with self._telemetry.model_call(ref, _jobs_of(pieces), len(texts)) as call:
+                    predictions = await self._predict(ref, texts)
             except InferqlError as error:
                 await self._fail(_items_of(pieces), error.code, error.message)
                 continue
@@ -110,7 +113,7 @@ class Worker:
                 count = piece.end - piece.start
                 piece.item.predictions.extend(predictions[offset : offset + count])
                 offset += count
-                await self._report(piece.item)
+                await self._report(piece.item, call)
 
     async def _predict(self, ref: ModelRef, texts: list[str]) -> list[Prediction]:
         """One model call for ``texts``, sorted by length, answered in input order."""
@@ -126,7 +129,7 @@ class Worker:
         by_input = sorted(zip(order, results, strict=True), key=lambda pair: pair[0])
         return [prediction for _, prediction in by_input]
 
-    async def _report(self, item: WorkItem) -> None:
+    async def _report(self, item: WorkItem, batch: Batch) -> None:
         """Store and announce a job's progress, or its result once complete."""
         job_id = item.job.id
         if item.done < item.job.total:
@@ -145,7 +148,7 @@ class Worker:
         if job is None:  # canceled while it ran: its result is discarded
             await self._finish(item)
             return
-        await self._backend.events.publish(JobEvent(event, job))
+        await self._publish(JobEvent(event, job, batch))
         if event.terminal:
             await self._finish(item)
 
@@ -159,12 +162,21 @@ class Worker:
                 finished_at=datetime.now(UTC),
             )
             if job is not None:
-                await self._backend.events.publish(JobEvent(JobEventType.FAILED, job))
+                await self._publish(JobEvent(JobEventType.FAILED, job))
             await self._finish(item)
 
     async def _finish(self, item: WorkItem) -> None:
         self._batcher.remove(item.job.id)
         await self._backend.queue.ack(item.delivery)
+        self._telemetry.released(item.job)
+
+    async def _publish(self, event: JobEvent) -> None:
+        await self._backend.events.publish(event)
+        self._telemetry.event(event)
+
+
+def _jobs_of(pieces: Iterable[Slice]) -> list[Job]:
+    return [item.job for item in _items_of(pieces)]
 
 
 def _items_of(pieces: Iterable[Slice]) -> list[WorkItem]:

@@ -16,6 +16,7 @@ from inferql.errors import InferqlError
 from inferql.inference import ModelRef, Prediction
 from inferql.inference.catalog import Catalog
 from inferql.jobs.service import JobService
+from inferql.observability.stats import StatsCollector
 from inferql.settings import Settings
 
 # A text to classify with a resolved model, e.g. (sentiment@1, "I love this").
@@ -29,6 +30,7 @@ class Services:
     settings: Settings
     catalog: Catalog
     jobs: JobService
+    stats: StatsCollector | None = None
 
 
 @dataclass(slots=True)
