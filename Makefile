@@ -5,13 +5,15 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+DASHBOARD := inferql/static/dashboard/index.html
 
-.PHONY: run test check lint typecheck pytest install system-deps format constraints clean
+.PHONY: run test check lint typecheck pytest install dashboard system-deps format constraints clean
 
-run: $(INSTALLED)
+run: $(INSTALLED) dashboard
 	$(BIN)/inferql serve
 
-test: $(INSTALLED) system-deps check pytest
+# System packages first: the dashboard build needs npm, the browser test chromium.
+test: system-deps $(INSTALLED) dashboard check pytest
 
 check: lint typecheck
 
@@ -25,7 +27,7 @@ typecheck: $(INSTALLED)
 pytest: $(INSTALLED)
 	$(BIN)/pytest
 
-install: $(INSTALLED)
+install: $(INSTALLED) dashboard
 
 # torch first, from the constraints file: installed on its own it resolves to the
 # pinned CPU build instead of whatever another package would pull in.
@@ -35,7 +37,19 @@ $(INSTALLED): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
 	touch $@
 
-# Services and binaries the tests start themselves (redis-server), from Debian's packages.
+# The /dashboard page: bundled from dashboard/ into the package's static files
+# (git-ignored; wheels carry them). Without npm the server runs and /dashboard
+# says how to build it.
+dashboard: $(DASHBOARD)
+
+$(DASHBOARD): dashboard/package.json dashboard/package-lock.json dashboard/build.mjs $(wildcard dashboard/src/*)
+	@if command -v npm >/dev/null 2>&1; then \
+		cd dashboard && npm ci --no-audit --no-fund && npm run build; \
+	else \
+		echo "npm not found: /dashboard is not built (install Node.js and npm, then make install)"; \
+	fi
+
+# Services and binaries the tests use (redis-server, chromium, npm), from Debian's packages.
 system-deps:
 	bash scripts/install-system-deps
 
@@ -47,4 +61,4 @@ constraints: $(INSTALLED)
 	$(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu//' > constraints.txt
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache dashboard/node_modules inferql/static/dashboard

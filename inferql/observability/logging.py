@@ -85,7 +85,8 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
-_STANDARD_ATTRS = frozenset(RESERVED_ATTRS) | {"message", "asctime", "request_id"}
+# uvicorn adds `color_message`, the same message with terminal colours.
+_STANDARD_ATTRS = frozenset(RESERVED_ATTRS) | {"message", "asctime", "request_id", "color_message"}
 
 
 class HumanFormatter(logging.Formatter):
