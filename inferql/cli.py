@@ -7,6 +7,7 @@ on; a flag wins over the environment, which wins over the default.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -81,7 +82,9 @@ def run_serve(args: argparse.Namespace) -> int:
     configure_logging(settings)
     app = create_app(settings)
     base = f"http://{settings.host}:{settings.port}"
-    print(f"inferql: GraphiQL on {base}/graphql, dashboard on {base}/dashboard", file=sys.stderr)
+    logging.getLogger("inferql").info(
+        "GraphiQL on %s/graphql, the dashboard on %s/dashboard", base, base
+    )
     # Our handler formats uvicorn's lines too, and our middleware logs each request.
     uvicorn.run(
         app,

@@ -73,6 +73,7 @@ class RequestMiddleware:
                 path,
                 status if status is not None else "-",
                 extra={
+                    "request_id": request_id,
                     "method": method,
                     "path": path,
                     "status_code": status,
