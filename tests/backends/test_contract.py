@@ -125,3 +125,7 @@ async def test_the_cache_returns_what_was_put_marked_cached(backend: Backend) ->
     assert [p.label if p else None for p in found] == ["neg", None, "pos"]
     assert all(p.cached for p in found if p)
     assert other_version == [None]
+
+
+async def test_a_queue_nobody_serves_has_no_live_workers(backend: Backend) -> None:
+    assert await backend.queue.workers_alive() == 0

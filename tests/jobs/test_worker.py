@@ -135,3 +135,43 @@ async def test_the_model_runs_off_the_event_loop(harness: HarnessFactory) -> Non
     # Had the 0.5 s call run on the loop, the loop could only get here after it ended.
     assert time.monotonic() - h.models.started_at[0] < 0.25
     assert (await h.service.wait(job.id, 5)).status is JobStatus.SUCCEEDED
+
+
+async def test_a_running_worker_counts_as_alive_until_it_stops(harness: HarnessFactory) -> None:
+    h = harness(start=False)
+    assert await h.backend.queue.workers_alive() == 0
+    h.start_worker()
+    async with asyncio.timeout(5):
+        while await h.backend.queue.workers_alive() != 1:  # noqa: ASYNC110 - the worker starts
+            await asyncio.sleep(0.01)
+
+    await h.stop()
+
+    assert await h.backend.queue.workers_alive() == 0
+
+
+async def test_events_after_a_model_call_name_its_batch(harness: HarnessFactory) -> None:
+    h = harness(max_wait_ms=0, max_batch_texts=3, start=False)
+    small, large = await h.service.submit(["a"]), await h.service.submit(["b", "c", "d", "e"])
+    async with h.backend.events.subscribe() as stream:
+        h.start_worker()
+        events = []
+        async with asyncio.timeout(5):
+            async for event in stream:
+                events.append(event)
+                if event.job.id == large.id and event.type.terminal:
+                    break
+
+    by_type = [(e.job.id, e.type, e.batch) for e in events]
+    batched = [(job_id, kind, batch) for job_id, kind, batch in by_type if batch is not None]
+    # Batch 1: "a" + "b", "c" (3 texts, two jobs); batch 2: "d", "e".
+    assert [(job_id, kind) for job_id, kind, _ in batched] == [
+        (small.id, JobEventType.SUCCEEDED),
+        (large.id, JobEventType.PROGRESS),
+        (large.id, JobEventType.SUCCEEDED),
+    ]
+    first, second = batched[0][2], batched[2][2]
+    assert first is not None and second is not None
+    assert batched[1][2] == first and first.texts == 3 and second.texts == 2
+    assert first.id != second.id
+    assert all(e.batch is None for e in events if e.type is JobEventType.STARTED)
