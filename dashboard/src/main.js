@@ -171,10 +171,10 @@ function fillRow(row, job) {
   row.dataset.status = job.status;
   const predictions = job.predictions ?? [];
   const labels = predictions
-    .slice(0, 3)
+    .slice(0, 2)
     .map((p) => `<span class="label">${escape(p.label)}</span> ${number(p.score, 2)}`)
     .join(", ");
-  const more = predictions.length > 3 ? ` +${predictions.length - 3}` : "";
+  const more = predictions.length > 2 ? ` <span class="more">+${predictions.length - 2}</span>` : "";
   const failed = job.error ? `<span class="error">${escape(job.error.code)}</span>` : "";
   row.innerHTML = `
     <td class="mono" title="${escape(job.id)}">…${escape(job.id.slice(-8))}</td>
