@@ -47,7 +47,7 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
     for name, field in Settings.model_fields.items():
         flag = "--" + name.replace("_", "-")
         help_text = f"{field.description} [INFERQL_{name.upper()}]"
-        if field.annotation is bool:
+        if field.annotation in (bool, bool | None):
             group.add_argument(
                 flag,
                 dest=name,
