@@ -147,11 +147,9 @@ class JobService:
             request_id=self._telemetry.request_id(),
             trace_parent=self._telemetry.trace_parent(),
         )
-        await self._backend.jobs.create(job)
+        await self._backend.submit(job)  # stores, announces QUEUED, queues
         self._telemetry.submitted(job)
-        # Announce before queueing, so QUEUED is out before any worker's STARTED.
-        await self._publish(JobEvent(JobEventType.QUEUED, job))
-        await self._backend.queue.put(job.id)
+        self._telemetry.event(JobEvent(JobEventType.QUEUED, job))
         return job
 
     async def _create_finished(

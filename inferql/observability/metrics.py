@@ -13,6 +13,7 @@ without the web stack.
 from __future__ import annotations
 
 import threading
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -23,6 +24,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    start_http_server,
 )
 
 # Latencies from a cache hit (sub-millisecond) to a long job (minutes).
@@ -137,6 +139,13 @@ def render() -> tuple[bytes, str]:
     """The exposition of every metric (of every process in multiprocess mode),
     and its content type."""
     return generate_latest(_registry()), CONTENT_TYPE_LATEST
+
+
+def serve_metrics(port: int, host: str) -> WSGIServer:
+    """Serve the metrics over HTTP from a daemon thread, for a process without a web
+    server of its own (``inferql worker``). ``shutdown()`` the result to stop."""
+    server, _ = start_http_server(port, addr=host, registry=_registry())
+    return server
 
 
 def _registry() -> CollectorRegistry:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 
@@ -10,6 +11,7 @@ from inferql.backends.base import Backend
 from inferql.errors import OverloadedError
 from inferql.inference import LabelScore, ModelRef, Prediction
 from inferql.jobs.model import Job, JobEvent, JobEventType, JobStatus, new_job_id
+from tests.backends.conftest import BackendFactory
 
 REF = ModelRef("sentiment", "1")
 
@@ -53,6 +55,27 @@ async def test_update_applies_only_from_the_expected_status(backend: Backend) ->
     assert finished is not None and finished.revision == job.revision + 2
     assert await backend.jobs.get(job.id) == finished
     assert await backend.jobs.update(new_job_id(), frozenset(JobStatus), done=1) is None
+
+
+async def test_a_finished_job_is_gone_after_its_retention(backend_named: BackendFactory) -> None:
+    backend = await backend_named(job_retention_s=0.2)
+    done, running = make_job("done"), make_job("running")
+    for job in (done, running):
+        await backend.jobs.create(job)
+    await backend.jobs.update(
+        done.id,
+        frozenset({JobStatus.QUEUED}),
+        status=JobStatus.SUCCEEDED,
+        finished_at=datetime.now(UTC),
+    )
+    await backend.jobs.update(running.id, frozenset({JobStatus.QUEUED}), status=JobStatus.RUNNING)
+    await asyncio.sleep(0.3)
+    await backend.jobs.create(make_job("later"))
+
+    assert await backend.jobs.get(done.id) is None
+    assert await backend.jobs.get(running.id) is not None
+    listed = await backend.jobs.list(status=None, before=None, limit=10)
+    assert done.id not in [job.id for job in listed]
 
 
 async def test_list_pages_newest_first_with_a_status_filter(backend: Backend) -> None:
@@ -125,6 +148,49 @@ async def test_the_cache_returns_what_was_put_marked_cached(backend: Backend) ->
     assert [p.label if p else None for p in found] == ["neg", None, "pos"]
     assert all(p.cached for p in found if p)
     assert other_version == [None]
+
+
+async def test_submit_stores_announces_and_queues_a_job(backend: Backend) -> None:
+    job = make_job("a")
+    async with backend.events.subscribe(job.id) as stream:
+        await backend.submit(job)
+        event = await anext(aiter(stream))
+
+    assert event == JobEvent(JobEventType.QUEUED, job)
+    assert await backend.jobs.get(job.id) == job
+    assert [d.job_id for d in await backend.queue.take(5, timeout=1)] == [job.id]
+
+
+async def test_counters_count_submitted_and_finished_jobs(backend: Backend) -> None:
+    jobs = [make_job(str(i)) for i in range(3)]
+    for job in jobs:
+        await backend.submit(job)
+    running = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
+    await backend.jobs.update(jobs[0].id, running, status=JobStatus.SUCCEEDED)
+    await backend.jobs.update(jobs[0].id, frozenset(JobStatus), status=JobStatus.FAILED)
+    await backend.jobs.update(jobs[1].id, running, status=JobStatus.CANCELED)
+
+    assert await backend.jobs.counters() == {"submitted": 3, "succeeded": 1, "canceled": 1}
+
+
+async def test_a_released_delivery_is_delivered_again(backend: Backend) -> None:
+    await backend.queue.put("a")
+    (first,) = await backend.queue.take(1, timeout=1)
+    await backend.queue.release(first)
+
+    again = await backend.queue.take(1, timeout=1)
+
+    assert [d.job_id for d in again] == ["a"]
+    assert again[0].attempt >= first.attempt
+
+
+async def test_a_dead_lettered_delivery_is_not_delivered_again(backend: Backend) -> None:
+    await backend.queue.put("doomed")
+    (delivery,) = await backend.queue.take(1, timeout=1)
+    await backend.queue.dead_letter(delivery, "test")
+
+    assert await backend.queue.take(1, timeout=0.05) == []
+    assert await backend.queue.depth() == 0
 
 
 async def test_a_queue_nobody_serves_has_no_live_workers(backend: Backend) -> None:

@@ -8,9 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 from prometheus_client import multiprocess
 
 from inferql.observability import metrics
+from tests.support import free_port
 
 RECORD = (
     "import os\n"
@@ -68,3 +70,17 @@ def test_operation_names_past_the_limit_count_as_other() -> None:
     assert labels[-1] == "other"
     assert len(set(labels)) <= metrics.MAX_OPERATION_NAMES + 1
     assert metrics.operation_label(labels[0]) == labels[0]  # a known name stays itself
+
+
+def test_a_process_without_a_web_server_serves_its_metrics_on_a_port() -> None:
+    port = free_port()
+    server = metrics.serve_metrics(port, "127.0.0.1")
+    try:
+        metrics.BATCH_SIZE.labels(model="served@1").observe(7)
+        response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert response.status_code == 200
+    assert 'inferql_batch_size_texts_sum{model="served@1"} 7.0' in response.text
