@@ -110,24 +110,34 @@ RATE_LIMITED = Counter(
     ["limit"],
 )
 
-# A client chooses its operation names; past this many distinct names the rest
-# are counted as "other", so no client can grow the label set without bound.
+
+class BoundedLabel:
+    """The values of a label that clients choose: each passes through until
+    ``limit`` distinct ones have been seen, later ones become "other", so no
+    client can grow the label set without bound."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, value: str) -> str:
+        with self._lock:
+            if value in self._seen:
+                return value
+            if len(self._seen) < self._limit:
+                self._seen.add(value)
+                return value
+        return "other"
+
+
 MAX_OPERATION_NAMES = 200
-_operation_names: set[str] = set()
-_names_lock = threading.Lock()
+_operation_names = BoundedLabel(MAX_OPERATION_NAMES)
 
 
 def operation_label(name: str | None) -> str:
     """The ``operation_name`` label for ``name``: itself, "anonymous" or "other"."""
-    if not name:
-        return "anonymous"
-    with _names_lock:
-        if name in _operation_names:
-            return name
-        if len(_operation_names) < MAX_OPERATION_NAMES:
-            _operation_names.add(name)
-            return name
-    return "other"
+    return _operation_names(name) if name else "anonymous"
 
 
 def record_rate_limited(limit: str) -> None:
