@@ -14,18 +14,19 @@ from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
 
 from inferql.backends import Backend, create_backend
 from inferql.errors import InferqlError
+from inferql.http.cors import cors_middleware
+from inferql.http.view import GraphQLView
 from inferql.inference import ModelProvider
 from inferql.inference.catalog import Catalog
 from inferql.jobs.service import JobService
 from inferql.jobs.worker import Worker
-from inferql.resolvers.context import Context, Services
+from inferql.persisted import PersistedQueries
+from inferql.resolvers.context import Services
 from inferql.schema import build_schema
 from inferql.settings import Settings
 
@@ -33,24 +34,6 @@ logger = logging.getLogger(__name__)
 
 # How long shutdown waits for the in-process worker to finish the jobs it took.
 _DRAIN_TIMEOUT_S = 30.0
-
-
-class InferqlGraphQL(GraphQL[Context, None]):
-    def __init__(self, services: Services) -> None:
-        super().__init__(
-            build_schema(),
-            graphql_ide="graphiql" if services.settings.graphiql else None,
-        )
-        self.services = services
-
-    async def get_context(
-        self, request: Request | WebSocket, response: Response | WebSocket
-    ) -> Context:
-        return Context(
-            services=self.services,
-            request=request,
-            response=response if isinstance(response, Response) else None,
-        )
 
 
 @dataclass
@@ -104,12 +87,14 @@ def create_app(
         finally:
             if worker is not None:
                 worker.stop()
-            _, pending = await asyncio.wait(runtime.tasks, timeout=_DRAIN_TIMEOUT_S)
-            for task in pending:
-                task.cancel()
+            if runtime.tasks:
+                _, pending = await asyncio.wait(runtime.tasks, timeout=_DRAIN_TIMEOUT_S)
+                for task in pending:
+                    task.cancel()
             await backend.close()
 
-    graphql = InferqlGraphQL(services)
+    persisted = PersistedQueries.from_settings(backend.persisted_queries, settings)
+    graphql = GraphQLView(build_schema(settings, persisted), services)
     app = Starlette(
         routes=[
             Route("/", lambda _: RedirectResponse("/graphql")),
@@ -118,6 +103,7 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],
+        middleware=cors_middleware(settings),
         lifespan=lifespan,
     )
     app.state.runtime = runtime

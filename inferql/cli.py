@@ -83,8 +83,19 @@ def run_serve(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     app = create_app(settings)
-    print(f"inferql: GraphiQL on http://{settings.host}:{settings.port}/graphql", file=sys.stderr)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    https = settings.ssl_certfile is not None
+    scheme = "https" if https else "http"
+    print(
+        f"inferql: GraphiQL on {scheme}://{settings.host}:{settings.port}/graphql", file=sys.stderr
+    )
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        ssl_certfile=settings.ssl_certfile,
+        ssl_keyfile=settings.ssl_keyfile,
+    )
     return 0
 
 

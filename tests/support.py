@@ -15,7 +15,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from inferql.inference import LabelScore, ModelRef, Prediction
+import uvicorn
+
+from inferql.app import create_app
+from inferql.inference import LabelScore, ModelProvider, ModelRef, Prediction
+from inferql.inference.catalog import Catalog
+from inferql.settings import Settings
 
 
 class CountingModel:
@@ -77,6 +82,40 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+class RunningServer:
+    """The app under uvicorn on ``settings.port``, in a thread: real sockets for
+    real clients. ``models`` is needed only when the settings run a worker."""
+
+    def __init__(self, settings: Settings, models: ModelProvider | None, catalog: Catalog) -> None:
+        self.app = create_app(settings, models=models, catalog=catalog)
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=settings.port,
+            log_level="warning",
+            lifespan="on",
+            ssl_certfile=settings.ssl_certfile,
+            ssl_keyfile=settings.ssl_keyfile,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        scheme = "https" if settings.ssl_certfile else "http"
+        self.url = f"{scheme}://127.0.0.1:{settings.port}"
+        self.ws_url = f"{scheme.replace('http', 'ws')}://127.0.0.1:{settings.port}/graphql"
+
+    def __enter__(self) -> RunningServer:
+        self.thread.start()
+        while not self.server.started:
+            if not self.thread.is_alive():
+                raise RuntimeError("the server did not start")
+            threading.Event().wait(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
 
 
 class GraphQLWebSocket:
