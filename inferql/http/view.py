@@ -33,11 +33,11 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema.base import BaseSchema
-from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 
-from inferql.errors import BadRequestError, InferqlError, PayloadTooLargeError
+from inferql.errors import BadRequestError, ErrorCode, InferqlError, PayloadTooLargeError
 from inferql.http.media import MediaType, is_json_body, negotiate
 from inferql.http.status import code_headers, request_error_status
 from inferql.http.websocket import PingingTransportWSHandler
@@ -116,6 +116,10 @@ class GraphQLView(GraphQL[Context, None]):
             if isinstance(error.__cause__, InvalidOperationTypeError) and request.method == "GET":
                 # Mutations never run over GET, nor queries when that is switched off.
                 status, headers = 405, {"Allow": "POST"}
+            if isinstance(error.__cause__, CannotGetOperationTypeError):
+                # A GraphQL request error (no operation, or an unknown name), not an HTTP one.
+                refused = InferqlError(error.reason, code=ErrorCode.GRAPHQL_VALIDATION_FAILED)
+                return self._refusal(request, refused, media)
             return self._refusal(
                 request, BadRequestError(error.reason), media, status=status, headers=headers
             )

@@ -125,3 +125,14 @@ async def test_the_cache_returns_what_was_put_marked_cached(backend: Backend) ->
     assert [p.label if p else None for p in found] == ["neg", None, "pos"]
     assert all(p.cached for p in found if p)
     assert other_version == [None]
+
+
+async def test_persisted_queries_read_back_by_hash(backend: Backend) -> None:
+    store = backend.persisted_queries
+    assert await store.get("a" * 64) is None
+
+    await store.put("a" * 64, "{ models { name } }")
+    await store.put("b" * 64, "{ __typename }")
+
+    assert await store.get("a" * 64) == "{ models { name } }"
+    assert await store.get("b" * 64) == "{ __typename }"
