@@ -137,10 +137,7 @@ class JobService:
 
     async def _enqueue(self, ref: ModelRef, texts: Sequence[str]) -> Job:
         job = Job(id=new_job_id(), model=ref, texts=tuple(texts))
-        await self._backend.jobs.create(job)
-        # Announce before queueing, so QUEUED is out before any worker's STARTED.
-        await self._backend.events.publish(JobEvent(JobEventType.QUEUED, job))
-        await self._backend.queue.put(job.id)
+        await self._backend.submit(job)
         return job
 
     async def _create_finished(

@@ -136,3 +136,57 @@ async def test_persisted_queries_read_back_by_hash(backend: Backend) -> None:
 
     assert await store.get("a" * 64) == "{ models { name } }"
     assert await store.get("b" * 64) == "{ __typename }"
+
+
+async def test_persisted_queries_expire_unless_read(backend: Backend) -> None:
+    store = backend.persisted_queries  # kept 0.5 s after the last put or get
+    await store.put("c" * 64, "{ __typename }")
+    await store.put("d" * 64, "{ models { name } }")
+    for _ in range(3):
+        await asyncio.sleep(0.3)
+        assert await store.get("c" * 64) == "{ __typename }"
+
+    assert await store.get("d" * 64) is None
+
+
+async def test_submit_stores_announces_and_queues_a_job(backend: Backend) -> None:
+    job = make_job("a")
+    async with backend.events.subscribe(job.id) as stream:
+        await backend.submit(job)
+        event = await anext(aiter(stream))
+
+    assert event == JobEvent(JobEventType.QUEUED, job)
+    assert await backend.jobs.get(job.id) == job
+    assert [d.job_id for d in await backend.queue.take(5, timeout=1)] == [job.id]
+
+
+async def test_counters_count_submitted_and_finished_jobs(backend: Backend) -> None:
+    jobs = [make_job(str(i)) for i in range(3)]
+    for job in jobs:
+        await backend.submit(job)
+    running = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
+    await backend.jobs.update(jobs[0].id, running, status=JobStatus.SUCCEEDED)
+    await backend.jobs.update(jobs[0].id, frozenset(JobStatus), status=JobStatus.FAILED)
+    await backend.jobs.update(jobs[1].id, running, status=JobStatus.CANCELED)
+
+    assert await backend.jobs.counters() == {"submitted": 3, "succeeded": 1, "canceled": 1}
+
+
+async def test_a_released_delivery_is_delivered_again(backend: Backend) -> None:
+    await backend.queue.put("a")
+    (first,) = await backend.queue.take(1, timeout=1)
+    await backend.queue.release(first)
+
+    again = await backend.queue.take(1, timeout=1)
+
+    assert [d.job_id for d in again] == ["a"]
+    assert again[0].attempt >= first.attempt
+
+
+async def test_a_dead_lettered_delivery_is_not_delivered_again(backend: Backend) -> None:
+    await backend.queue.put("doomed")
+    (delivery,) = await backend.queue.take(1, timeout=1)
+    await backend.queue.dead_letter(delivery, "test")
+
+    assert await backend.queue.take(1, timeout=0.05) == []
+    assert await backend.queue.depth() == 0

@@ -1,0 +1,68 @@
+"""Every Redis key inferql uses, in one place, under one configurable prefix.
+
+Several deployments (or test runs) can share one Redis by choosing different
+prefixes. No other module spells a key name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from inferql.inference import ModelRef
+from inferql.jobs.model import JobStatus
+
+#: The consumer group of the work queue: every worker reads through it.
+WORKERS_GROUP = "workers"
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str
+
+    def job(self, job_id: str) -> str:
+        """Hash: the job as JSON (``json``), its ``status`` and ``revision``."""
+        return f"{self.prefix}job:{job_id}"
+
+    @property
+    def job_ids(self) -> str:
+        """Sorted set of every job id (all scores 0, so ordered by id = by age)."""
+        return f"{self.prefix}jobs"
+
+    def job_ids_with(self, status: JobStatus) -> str:
+        """Sorted set of the ids of jobs in one status."""
+        return f"{self.prefix}jobs:{status.value.lower()}"
+
+    @property
+    def counters(self) -> str:
+        """Hash: jobs ``submitted``, finished per status, ``dead_lettered``."""
+        return f"{self.prefix}counters"
+
+    @property
+    def queue(self) -> str:
+        """Stream of job ids waiting for a worker, read by the ``workers`` group."""
+        return f"{self.prefix}queue"
+
+    @property
+    def dead_letters(self) -> str:
+        """Stream of jobs given up after too many deliveries."""
+        return f"{self.prefix}queue:dead"
+
+    @property
+    def workers(self) -> str:
+        """Sorted set: worker name -> time of its last heartbeat (ms)."""
+        return f"{self.prefix}workers"
+
+    @property
+    def events(self) -> str:
+        """Pub/sub channel of every job event."""
+        return f"{self.prefix}events"
+
+    def prediction(self, model: ModelRef, text: str) -> str:
+        """String (with a TTL): the cached prediction of ``model`` for ``text``."""
+        digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+        return f"{self.prefix}cache:{model}:{digest}"
+
+    def persisted_query(self, sha256: str) -> str:
+        """String (with a TTL): an automatic persisted query's document by its hash."""
+        return f"{self.prefix}apq:{sha256}"
