@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     )
     apq: bool = Field(True, description="Accept automatic persisted queries (Apollo's APQ).")
     apq_ttl_s: float = Field(
-        604_800, gt=0, description="How long a persisted query is kept after it was last sent."
+        604_800, gt=0, description="How long a persisted query is kept after it was last used."
     )
     apq_max_entries: int = Field(
         10_000, ge=1, description="Memory backend: most persisted queries kept."
