@@ -105,6 +105,8 @@ def run_serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         ssl_certfile=settings.ssl_certfile,
         ssl_keyfile=settings.ssl_keyfile,
+        # A websocket message is bounded like a request body.
+        ws_max_size=settings.max_body_bytes,
     )
     return 0
 

@@ -47,7 +47,9 @@ class Settings(BaseSettings):
 
     # Hostile queries
     max_body_bytes: int = Field(
-        4_194_304, ge=1, description="Largest request body, in bytes (larger: 413)."
+        4_194_304,
+        ge=1,
+        description="Largest request body or websocket message, in bytes (larger: 413).",
     )
     max_query_depth: int = Field(
         12, ge=1, description="Deepest nesting of selections in an operation."

@@ -140,6 +140,7 @@ class RunningServer:
             lifespan="on",
             ssl_certfile=settings.ssl_certfile,
             ssl_keyfile=settings.ssl_keyfile,
+            ws_max_size=settings.max_body_bytes,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
