@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 
@@ -10,6 +11,7 @@ from inferql.backends.base import Backend
 from inferql.errors import OverloadedError
 from inferql.inference import LabelScore, ModelRef, Prediction
 from inferql.jobs.model import Job, JobEvent, JobEventType, JobStatus, new_job_id
+from tests.backends.conftest import BackendFactory
 
 REF = ModelRef("sentiment", "1")
 
@@ -53,6 +55,27 @@ async def test_update_applies_only_from_the_expected_status(backend: Backend) ->
     assert finished is not None and finished.revision == job.revision + 2
     assert await backend.jobs.get(job.id) == finished
     assert await backend.jobs.update(new_job_id(), frozenset(JobStatus), done=1) is None
+
+
+async def test_a_finished_job_is_gone_after_its_retention(backend_named: BackendFactory) -> None:
+    backend = await backend_named(job_retention_s=0.2)
+    done, running = make_job("done"), make_job("running")
+    for job in (done, running):
+        await backend.jobs.create(job)
+    await backend.jobs.update(
+        done.id,
+        frozenset({JobStatus.QUEUED}),
+        status=JobStatus.SUCCEEDED,
+        finished_at=datetime.now(UTC),
+    )
+    await backend.jobs.update(running.id, frozenset({JobStatus.QUEUED}), status=JobStatus.RUNNING)
+    await asyncio.sleep(0.3)
+    await backend.jobs.create(make_job("later"))
+
+    assert await backend.jobs.get(done.id) is None
+    assert await backend.jobs.get(running.id) is not None
+    listed = await backend.jobs.list(status=None, before=None, limit=10)
+    assert done.id not in [job.id for job in listed]
 
 
 async def test_list_pages_newest_first_with_a_status_filter(backend: Backend) -> None:
@@ -138,8 +161,8 @@ async def test_persisted_queries_read_back_by_hash(backend: Backend) -> None:
     assert await store.get("b" * 64) == "{ __typename }"
 
 
-async def test_persisted_queries_expire_unless_read(backend: Backend) -> None:
-    store = backend.persisted_queries  # kept 0.5 s after the last put or get
+async def test_persisted_queries_expire_unless_read(backend_named: BackendFactory) -> None:
+    store = (await backend_named(apq_ttl_s=0.5)).persisted_queries  # after the last put or get
     await store.put("c" * 64, "{ __typename }")
     await store.put("d" * 64, "{ models { name } }")
     for _ in range(3):
