@@ -21,11 +21,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
 
 from inferql.backends import Backend, create_backend
 from inferql.errors import InferqlError
+from inferql.http.cors import cors_middleware
+from inferql.http.view import GraphQLView
 from inferql.inference import ModelProvider
 from inferql.inference.catalog import Catalog
 from inferql.jobs.service import JobService
@@ -34,7 +34,8 @@ from inferql.observability import metrics
 from inferql.observability.middleware import RequestMiddleware
 from inferql.observability.stats import StatsCollector
 from inferql.observability.tracing import asgi_middleware, configure_tracing
-from inferql.resolvers.context import Context, Services
+from inferql.persisted import PersistedQueries
+from inferql.resolvers.context import Services
 from inferql.schema import build_schema
 from inferql.settings import Settings
 
@@ -44,24 +45,6 @@ logger = logging.getLogger(__name__)
 _DRAIN_TIMEOUT_S = 30.0
 # The dashboard's built files (`make install` builds them from dashboard/).
 DASHBOARD_DIR = Path(__file__).resolve().parent / "static" / "dashboard"
-
-
-class InferqlGraphQL(GraphQL[Context, None]):
-    def __init__(self, services: Services) -> None:
-        super().__init__(
-            build_schema(tracing=services.settings.tracing != "off"),
-            graphql_ide="graphiql" if services.settings.graphiql else None,
-        )
-        self.services = services
-
-    async def get_context(
-        self, request: Request | WebSocket, response: Response | WebSocket
-    ) -> Context:
-        return Context(
-            services=self.services,
-            request=request,
-            response=response if isinstance(response, Response) else None,
-        )
 
 
 @dataclass
@@ -126,12 +109,14 @@ def create_app(
             if worker is not None:
                 worker.stop()
             stats_task.cancel()
-            _, pending = await asyncio.wait(runtime.tasks, timeout=_DRAIN_TIMEOUT_S)
-            for task in pending:
-                task.cancel()
+            if runtime.tasks:
+                _, pending = await asyncio.wait(runtime.tasks, timeout=_DRAIN_TIMEOUT_S)
+                for task in pending:
+                    task.cancel()
             await backend.close()
 
-    graphql = InferqlGraphQL(services)
+    persisted = PersistedQueries.from_settings(backend.persisted_queries, settings)
+    graphql = GraphQLView(build_schema(settings, persisted), services)
     app = Starlette(
         routes=[
             Route("/", lambda _: RedirectResponse("/graphql")),
@@ -143,7 +128,7 @@ def create_app(
             Route("/dashboard", lambda _: RedirectResponse("/dashboard/")),
             Mount("/dashboard", dashboard_files()),
         ],
-        middleware=_middleware(settings),
+        middleware=[*_middleware(settings), *cors_middleware(settings)],
         lifespan=lifespan,
     )
     app.state.runtime = runtime
@@ -165,7 +150,8 @@ async def _warm_up(runtime: Runtime) -> None:
 
 
 def _middleware(settings: Settings) -> list[Middleware]:
-    """Outermost first: the trace span, then the request id and log line."""
+    """Outermost first: the trace span, then the request id and log line (CORS
+    comes inside them, so preflights are logged too)."""
     middleware = [Middleware(RequestMiddleware)]
     if settings.tracing != "off":
         middleware.insert(0, Middleware(asgi_middleware))

@@ -87,7 +87,8 @@ def run_serve(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     configure_logging(settings)
     app = create_app(settings)
-    base = f"http://{settings.host}:{settings.port}"
+    https = settings.ssl_certfile is not None
+    base = f"{'https' if https else 'http'}://{settings.host}:{settings.port}"
     logging.getLogger("inferql").info(
         "GraphiQL on %s/graphql, the dashboard on %s/dashboard", base, base
     )
@@ -99,6 +100,10 @@ def run_serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         log_config=None,
         access_log=False,
+        ssl_certfile=settings.ssl_certfile,
+        ssl_keyfile=settings.ssl_keyfile,
+        # A websocket message is bounded like a request body.
+        ws_max_size=settings.max_body_bytes,
     )
     return 0
 

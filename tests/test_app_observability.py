@@ -15,8 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from inferql.inference.catalog import Catalog
 from inferql.inference.registry import ModelRegistry
 from inferql.settings import Settings
-from tests.support import GraphQLWebSocket, free_port
-from tests.test_app import RunningServer, gql
+from tests.support import GraphQLWebSocket, RunningServer, free_port
+from tests.test_app import gql
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,7 @@ from inferql.inference.catalog import Catalog
 from inferql.inference.registry import ModelRegistry
 from inferql.settings import Settings
 from tests.browser import Chromium
-from tests.support import free_port
-from tests.test_app import RunningServer
+from tests.support import RunningServer, free_port
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 

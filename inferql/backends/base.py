@@ -1,4 +1,4 @@
-"""The backend contract: four small interfaces, each with a memory and a Redis
+"""The backend contract: five small interfaces, each with a memory and a Redis
 implementation. Every method may raise ``inferql.errors.UnavailableError``
 when the backend cannot be reached."""
 
@@ -89,6 +89,17 @@ class PredictionCache(Protocol):
         """Remember predictions of ``model`` for ``texts``."""
 
 
+class PersistedQueryStore(Protocol):
+    """Query documents by the SHA-256 of their text (hex), for automatic persisted
+    queries. Entries may expire or be evicted: a miss is never an error."""
+
+    async def get(self, sha256: str) -> str | None:
+        """The document stored under ``sha256``, or None."""
+
+    async def put(self, sha256: str, document: str) -> None:
+        """Store ``document`` under ``sha256`` (the caller has checked the hash)."""
+
+
 class Backend(Protocol):
     @property
     def jobs(self) -> JobStore: ...
@@ -101,6 +112,9 @@ class Backend(Protocol):
 
     @property
     def cache(self) -> PredictionCache: ...
+
+    @property
+    def persisted_queries(self) -> PersistedQueryStore: ...
 
     async def submit(self, job: Job) -> None:
         """Store a new QUEUED job, announce it (a QUEUED event) and put it on the work

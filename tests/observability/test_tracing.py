@@ -19,8 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from inferql.inference.catalog import Catalog
 from inferql.inference.registry import ModelRegistry
 from inferql.settings import Settings
-from tests.support import free_port
-from tests.test_app import RunningServer
+from tests.support import RunningServer, free_port
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN = "00f067aa0ba902b7"
