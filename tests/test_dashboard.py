@@ -134,3 +134,37 @@ async def test_the_api_key_is_kept_for_the_session_and_sent_like_any_client(
         reloaded = await page.evaluate("sessionStorage.getItem('inferql.apiKey')")
 
     assert stored == reloaded == "iq_test_key"
+
+
+@pytest.fixture(scope="module")
+def locked_server(model_registry: ModelRegistry, catalog: Catalog) -> Iterator[RunningServer]:
+    """A server that runs only registered operations: the dashboard's manifest."""
+    manifest = DASHBOARD_DIR / "operations.json"
+    if not manifest.is_file():
+        pytest.fail("the dashboard is not built: run `make install` (npm ci && npm run build)")
+    settings = Settings.model_validate(
+        {"port": free_port(), "max_wait_ms": 10, "allowed_operations_path": manifest}
+    )
+    with RunningServer(settings, model_registry, catalog) as running:
+        yield running
+
+
+@pytest.mark.timeout(240)
+async def test_the_page_works_where_only_its_own_operations_may_run(
+    locked_server: RunningServer,
+) -> None:
+    async with httpx.AsyncClient(base_url=locked_server.url) as http:
+        other = (await http.post("/graphql", json={"query": "{ models { name } }"})).json()
+    assert other["errors"][0]["extensions"]["code"] == "OPERATION_NOT_ALLOWED"
+
+    async with Chromium() as page:
+        await page.navigate(f"{locked_server.url}/dashboard/")
+        await page.wait_for(f"{q('[data-testid=stat-succeeded]')}.textContent !== '–'")
+        await page.wait_for(f"{q('#model')}.options.length > 0")
+        await page.type_text("[data-testid=submit-text]", "What a miserable, rainy and awful day")
+        await page.click("[data-testid=submit-button]")
+        label = await page.wait_for(f"{q('[data-testid=result-label]')}?.textContent")
+        banner_hidden = await page.evaluate(f"{q('[data-testid=banner]')}.hidden")
+
+    assert label == "negative"
+    assert banner_hidden, "the page showed an error"

@@ -2,31 +2,8 @@
 // recent jobs (the `jobs` query, then `jobEvents`), and a box that submits a text
 // (`submitClassification`) and follows its job (the `job` subscription).
 import { GraphQLRequestError, apiKey, connect, request, setApiKey, subscribe } from "./graphql.js";
+import { FOLLOW, JOB_EVENTS, MODELS, RECENT_JOBS, STATS, SUBMIT } from "./operations.js";
 import { Series, draw } from "./spark.js";
-
-const JOB_FIELDS = `
-  id status createdAt finishedAt
-  model { name version }
-  progress { done total }
-  predictions { label score }
-  error { code message }`;
-
-const STATS = `subscription Stats($interval: Int!) {
-  stats(intervalMs: $interval) {
-    windowSeconds textsPerSecond queueDepth batches meanBatchSize
-    latencyP50Ms latencyP95Ms workersAlive
-    jobs { queued running succeeded failed canceled }
-  }
-}`;
-const JOB_EVENTS = `subscription JobEvents { jobEvents { type job { ${JOB_FIELDS} } } }`;
-const RECENT_JOBS = `query RecentJobs($first: Int!) { jobs(first: $first) { edges { node { ${JOB_FIELDS} } } } }`;
-const MODELS = `query Models { models { name latest { version labels } } }`;
-const SUBMIT = `mutation Submit($input: SubmitClassificationInput!) {
-  submitClassification(input: $input) { ${JOB_FIELDS} }
-}`;
-const FOLLOW = `subscription Follow($id: ID!) {
-  job(id: $id) { type job { ${JOB_FIELDS} predictions { label score cached scores { label score } } } }
-}`;
 
 const MAX_ROWS = 30;
 const TERMINAL = new Set(["SUCCEEDED", "FAILED", "CANCELED"]);
