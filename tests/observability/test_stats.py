@@ -14,7 +14,7 @@ from inferql.errors import BadUserInputError
 from inferql.inference import ModelRef
 from inferql.jobs.model import Batch, Job, JobEvent, JobEventType, JobStatus
 from inferql.observability.stats import StatsCollector
-from tests.conftest import SettingsFactory
+from tests.conftest import HarnessFactory, SettingsFactory
 
 MODEL = ModelRef("sentiment", "1")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -140,3 +140,25 @@ async def test_the_interval_must_be_sensible(backend: MemoryBackend) -> None:
             collector.stream(bad)
     first = await anext(collector.stream(100))
     assert first.window_s == 60
+
+
+async def test_stats_follow_real_jobs_on_every_backend(harness: HarnessFactory) -> None:
+    h = harness(max_wait_ms=200, max_batch_texts=8)
+    collector = StatsCollector(h.backend, window_s=60)
+    task = asyncio.create_task(collector.run())
+    try:
+        await asyncio.wait_for(collector.subscribed.wait(), 5)
+        jobs = await asyncio.gather(*(h.service.submit([f"s{i}", f"t{i}"]) for i in range(3)))
+        await asyncio.gather(*(h.service.wait(job.id, 10) for job in jobs))
+        async with asyncio.timeout(5):
+            while (stats := await collector.snapshot()).jobs[JobStatus.SUCCEEDED] < 3:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+
+    sizes = [len(batch) for batch in h.models.batches]
+    assert stats.batches == len(sizes)
+    assert stats.mean_batch_size == pytest.approx(sum(sizes) / len(sizes))
+    assert stats.workers_alive == 1 and stats.queue_depth == 0
+    assert stats.jobs[JobStatus.QUEUED] == stats.jobs[JobStatus.RUNNING] == 0
+    assert stats.latency_p50_ms is not None and stats.latency_p50_ms > 0
