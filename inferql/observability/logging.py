@@ -116,6 +116,7 @@ def json_formatter() -> logging.Formatter:
     return JsonFormatter(
         "%(levelname)s %(name)s %(message)s %(request_id)s",
         rename_fields={"levelname": "level", "name": "logger"},
+        reserved_attrs=[*RESERVED_ATTRS, "color_message"],
         timestamp=True,
     )
 

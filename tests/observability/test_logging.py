@@ -100,3 +100,4 @@ def test_serve_with_json_logs_writes_only_json_lines() -> None:
     assert (requests[0]["path"], requests[0]["status_code"]) == ("/graphql", 200)
     assert requests[0]["operation_name"] == "Names"
     assert any(line["logger"].startswith("uvicorn") for line in lines)  # uvicorn's own lines too
+    assert not [line for line in lines if "color_message" in line]  # no terminal colours
