@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -18,15 +19,19 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types.unset import UNSET, UnsetType
 
 from inferql.backends import Backend, create_backend
 from inferql.errors import InferqlError
 from inferql.inference import ModelProvider
 from inferql.inference.catalog import Catalog
 from inferql.jobs.service import JobService
+from inferql.jobs.webhooks import WebhookDispatcher
 from inferql.jobs.worker import Worker
 from inferql.resolvers.context import Context, Services
 from inferql.schema import build_schema
+from inferql.security.guard import Guard, HttpOutcome, RequestSecurity
 from inferql.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -50,7 +55,49 @@ class InferqlGraphQL(GraphQL[Context, None]):
             services=self.services,
             request=request,
             response=response if isinstance(response, Response) else None,
+            security=RequestSecurity(
+                transport="websocket" if isinstance(request, WebSocket) else "http"
+            ),
         )
+
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: Any,
+        request_data: Any,
+        context: Context,
+        root_value: None,
+        sub_response: Response,
+    ) -> Any:
+        """Run one HTTP operation under the guard (credentials, idempotency key,
+        refusal statuses and headers)."""
+
+        def set_response(outcome: HttpOutcome) -> None:
+            if outcome.status is not None:
+                sub_response.status_code = outcome.status
+            sub_response.headers.update(outcome.headers)
+
+        return await self.services.guard.run_http(
+            context.security,
+            request.headers,
+            request_adapter.method,
+            request_data,
+            lambda: super(InferqlGraphQL, self).execute_operation(
+                request, request_adapter, request_data, context, root_value, sub_response
+            ),
+            set_response,
+        )
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Authenticate a websocket once, from its connection_init payload; a
+        refused one is closed with 4403."""
+        assert isinstance(context.request, WebSocket)
+        if not await self.services.guard.connect_websocket(
+            context.security, context.connection_params, context.request.headers
+        ):
+            raise ConnectionRejectionError()
+        unset: UnsetType = UNSET
+        return unset
 
 
 @dataclass
@@ -75,8 +122,12 @@ def create_app(
     run a worker in this process."""
     catalog = catalog if catalog is not None else Catalog.load(settings.classifiers_path)
     backend = create_backend(settings)
+    jobs = JobService(backend, catalog, settings)
     services = Services(
-        settings=settings, catalog=catalog, jobs=JobService(backend, catalog, settings)
+        settings=settings,
+        catalog=catalog,
+        jobs=jobs,
+        guard=Guard(settings, backend, jobs.idempotency),
     )
     if settings.run_worker and models is None:
         from inferql.inference.registry import ModelRegistry
@@ -95,15 +146,20 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         worker = None
+        dispatcher = None
         if runtime.models is not None:
             worker = Worker(backend, runtime.models, settings)
+            dispatcher = WebhookDispatcher(backend, settings)
             runtime.tasks.append(asyncio.create_task(worker.run(), name="inferql-worker"))
+            runtime.tasks.append(asyncio.create_task(dispatcher.run(), name="inferql-webhooks"))
             runtime.tasks.append(asyncio.create_task(_warm_up(runtime), name="inferql-warm-up"))
         try:
             yield
         finally:
             if worker is not None:
                 worker.stop()
+            if dispatcher is not None:
+                dispatcher.stop()
             _, pending = await asyncio.wait(runtime.tasks, timeout=_DRAIN_TIMEOUT_S)
             for task in pending:
                 task.cancel()

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from inferql.backends.base import Backend, Delivery
 from inferql.errors import ErrorCode, InferqlError
 from inferql.inference import ModelProvider, ModelRef, Prediction
+from inferql.jobs import webhooks
 from inferql.jobs.batcher import Batcher, Slice, WorkItem
 from inferql.jobs.model import Job, JobError, JobEvent, JobEventType, JobStatus
 from inferql.settings import Settings
@@ -147,6 +148,7 @@ class Worker:
             return
         await self._backend.events.publish(JobEvent(event, job))
         if event.terminal:
+            await webhooks.enqueue(self._backend, job)
             await self._finish(item)
 
     async def _fail(self, items: Iterable[WorkItem], code: ErrorCode, message: str) -> None:
@@ -160,6 +162,7 @@ class Worker:
             )
             if job is not None:
                 await self._backend.events.publish(JobEvent(JobEventType.FAILED, job))
+                await webhooks.enqueue(self._backend, job)
             await self._finish(item)
 
     async def _finish(self, item: WorkItem) -> None:

@@ -16,6 +16,8 @@ from inferql.errors import InferqlError
 from inferql.inference import ModelRef, Prediction
 from inferql.inference.catalog import Catalog
 from inferql.jobs.service import JobService
+from inferql.security.caller import Caller
+from inferql.security.guard import Guard, RequestSecurity
 from inferql.settings import Settings
 
 # A text to classify with a resolved model, e.g. (sentiment@1, "I love this").
@@ -29,6 +31,7 @@ class Services:
     settings: Settings
     catalog: Catalog
     jobs: JobService
+    guard: Guard
 
 
 @dataclass(slots=True)
@@ -36,7 +39,14 @@ class Context:
     services: Services
     request: Request | WebSocket | None = None
     response: Response | None = None
+    security: RequestSecurity = field(default_factory=RequestSecurity)
+    # The websocket's connection_init payload (strawberry sets it).
+    connection_params: dict[str, object] | None = None
     classify_loader: DataLoader[ClassifyKey, Prediction] = field(init=False)
+
+    @property
+    def caller(self) -> Caller:
+        return self.security.caller
 
     def __post_init__(self) -> None:
         self.classify_loader = DataLoader(
@@ -54,7 +64,7 @@ class Context:
         async def classify(ref: ModelRef, indexes: list[int]) -> None:
             try:
                 predictions = await self.services.jobs.classify_resolved(
-                    ref, [keys[i][1] for i in indexes]
+                    ref, [keys[i][1] for i in indexes], caller=self.caller
                 )
             except InferqlError as error:
                 results.update((i, error) for i in indexes)

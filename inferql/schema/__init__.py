@@ -12,6 +12,7 @@ from strawberry.types import ExecutionContext
 from inferql.resolvers.mutation import Mutation
 from inferql.resolvers.query import Query
 from inferql.resolvers.subscription import Subscription
+from inferql.schema.admission import AdmissionExtension
 from inferql.schema.errors import apply_error_code
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,11 @@ def build_schema() -> strawberry.Schema:
         subscription=Subscription,
         # Factories: a fresh extension per request; the parse and validation LRU
         # caches behind them are shared module-wide by maxsize.
-        extensions=[lambda: ParserCache(maxsize=1024), lambda: ValidationCache(maxsize=1024)],
+        extensions=[
+            lambda: ParserCache(maxsize=1024),
+            lambda: ValidationCache(maxsize=1024),
+            AdmissionExtension,
+        ],
     )
 
 

@@ -114,7 +114,14 @@ async def test_a_failed_model_call_is_internal_and_leaks_nothing(
 
 
 class BrokenStore(MemoryJobStore):
-    async def list(self, *, status: JobStatus | None, before: str | None, limit: int) -> Any:
+    async def list(
+        self,
+        *,
+        status: JobStatus | None,
+        before: str | None,
+        limit: int,
+        owner: str | None = None,
+    ) -> Any:
         raise RuntimeError("connection string postgres://admin:hunter2@db")
 
 

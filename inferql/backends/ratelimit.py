@@ -1,0 +1,33 @@
+"""The rate-limit store of every backend: the ``limits`` library's sliding-window
+counter over one of its async storages (memory in process, Redis to share the
+counters between replicas)."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from limits import RateLimitItemPerSecond
+from limits.aio.storage import SlidingWindowCounterSupport, Storage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+
+from inferql.backends.base import RateLimitWindow
+
+
+class LimitsRateLimitStore:
+    def __init__(self, storage: Storage) -> None:
+        self._storage = cast(SlidingWindowCounterSupport, storage)
+        self._limiter = SlidingWindowCounterRateLimiter(storage)
+
+    async def hit(self, key: str, cost: int, *, limit: int, window_s: int) -> bool:
+        return await self._limiter.hit(RateLimitItemPerSecond(limit, window_s), key, cost=cost)
+
+    async def window(self, key: str, *, limit: int, window_s: int) -> RateLimitWindow:
+        item = RateLimitItemPerSecond(limit, window_s)
+        counts = await self._storage.get_sliding_window(item.key_for(key), item.get_expiry())
+        previous, previous_expires, current, current_expires = counts
+        return RateLimitWindow(
+            previous_count=int(previous),
+            previous_expires_in=float(previous_expires),
+            current_count=int(current),
+            current_expires_in=float(current_expires),
+        )
