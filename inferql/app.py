@@ -129,15 +129,15 @@ def create_app(
         jobs=jobs,
         guard=Guard(settings, backend, jobs.idempotency),
     )
-    if settings.run_worker and models is None:
+    if settings.runs_worker and models is None:
         from inferql.inference.registry import ModelRegistry
 
         models = ModelRegistry(catalog, threads=settings.model_threads)
     runtime = Runtime(
-        services=services, backend=backend, models=models if settings.run_worker else None
+        services=services, backend=backend, models=models if settings.runs_worker else None
     )
 
-    if not settings.run_worker:
+    if not settings.runs_worker and settings.redis_url is None:
         logger.warning(
             "no worker runs in this process and the memory backend shares its queue with "
             "no other: jobs will wait until their deadline"

@@ -1,6 +1,6 @@
-"""The ``inferql`` command: ``serve``, ``export-schema`` and ``keys``.
+"""The ``inferql`` command: ``serve``, ``worker``, ``export-schema`` and ``keys``.
 
-Every setting is a flag of ``serve``: ``--port`` mirrors ``INFERQL_PORT``, and so
+Every setting is a flag of ``serve`` and ``worker``: ``--port`` mirrors ``INFERQL_PORT``, and so
 on; a flag wins over the environment, which wins over the default.
 """
 
@@ -35,6 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_settings_flags(serve)
     serve.set_defaults(handler=run_serve)
 
+    worker = commands.add_parser(
+        "worker", help="Run a model worker on the shared Redis backend (needs --redis-url)."
+    )
+    add_settings_flags(worker)
+    worker.set_defaults(handler=run_worker)
+
     export = commands.add_parser("export-schema", help="Print the GraphQL schema (SDL).")
     export.add_argument("--output", type=Path, help="Write to this file instead of stdout.")
     export.set_defaults(handler=run_export_schema)
@@ -51,7 +57,7 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
     for name, field in Settings.model_fields.items():
         flag = "--" + name.replace("_", "-")
         help_text = f"{field.description} [INFERQL_{name.upper()}]"
-        if field.annotation is bool:
+        if field.annotation in (bool, bool | None):
             group.add_argument(
                 flag,
                 dest=name,
@@ -76,19 +82,39 @@ def settings_from(args: argparse.Namespace) -> Settings:
         raise SystemExit(f"inferql: invalid settings:\n{error}") from None
 
 
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from inferql.app import create_app
 
     settings = settings_from(args)
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings)
     app = create_app(settings)
     print(f"inferql: GraphiQL on http://{settings.host}:{settings.port}/graphql", file=sys.stderr)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    return 0
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from inferql.worker_process import run_worker_process
+
+    settings = settings_from(args)
+    if settings.redis_url is None:
+        raise SystemExit(
+            "inferql worker: set --redis-url (or INFERQL_REDIS_URL); on the embedded backend "
+            "`inferql serve` runs the worker itself."
+        )
+    configure_logging(settings)
+    asyncio.run(run_worker_process(settings))
     return 0
 
 

@@ -28,8 +28,30 @@ class Settings(BaseSettings):
     )
 
     # Backend
-    run_worker: bool = Field(
-        True, description="Run a model worker inside the API process (the embedded default)."
+    redis_url: str | None = Field(
+        None,
+        description="Redis to share jobs, queue, events and cache with other processes "
+        "(`redis://host:6379/0`); unset: the embedded in-process backend.",
+    )
+    redis_prefix: str = Field(
+        "inferql:", description="Prefix of every Redis key, so several deployments share one."
+    )
+    run_worker: bool | None = Field(
+        None,
+        description="Run a model worker inside the API process (default: yes on the "
+        "embedded backend, no with Redis, where `inferql worker` runs them).",
+    )
+    claim_idle_ms: int = Field(
+        30_000,
+        ge=100,
+        description="Redis: a job whose worker has not renewed its claim for this long is "
+        "taken over by another worker (live workers renew every third of it).",
+    )
+    max_deliveries: int = Field(
+        3,
+        ge=1,
+        description="Redis: deliveries of one job before it goes to the dead-letter stream "
+        "and is marked FAILED.",
     )
 
     # Models
@@ -72,6 +94,11 @@ class Settings(BaseSettings):
     subscriber_buffer: int = Field(
         1_000, ge=1, description="Events buffered per subscriber before a slow one is dropped."
     )
+
+    @property
+    def runs_worker(self) -> bool:
+        """Whether the API process runs a worker: as told, else only when embedded."""
+        return self.redis_url is None if self.run_worker is None else self.run_worker
 
     # Security: authentication
     auth: Literal["auto", "on", "off"] = Field(

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -12,7 +13,24 @@ from inferql.inference.registry import ModelRegistry
 from inferql.jobs.service import JobService
 from inferql.jobs.worker import Worker
 from inferql.settings import Settings
+from tests.redis_server import RedisServer
 from tests.support import CountingModels
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One redis-server for the session, on a free port. Tests share it and keep
+    apart by key prefix (``redis_prefix``); fault tests start their own."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    """A key prefix of this test's own on the shared redis-server."""
+    return f"test-{uuid.uuid4().hex[:12]}:"
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,11 @@ from inferql.settings import Settings
 
 
 def create_backend(settings: Settings) -> Backend:
-    """Build the backend the settings name."""
+    """Redis when the settings name one, else the embedded memory backend."""
+    if settings.redis_url is not None:
+        from inferql.backends.redis import RedisBackend
+
+        return RedisBackend(settings)
     from inferql.backends.memory import MemoryBackend
 
     return MemoryBackend(settings)

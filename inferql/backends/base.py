@@ -25,6 +25,8 @@ class Delivery:
 
     job_id: str
     receipt: str
+    attempt: int = 1
+    """How many times this job has been delivered, this time included."""
 
 
 class JobStore(Protocol):
@@ -50,6 +52,9 @@ class JobStore(Protocol):
         revision and return the new job; return None (changing nothing) if the job
         is missing or in another status."""
 
+    async def counters(self) -> dict[str, int]:
+        """Jobs ``submitted`` ever, and finished per status (``succeeded``, ...)."""
+
 
 class WorkQueue(Protocol):
     async def put(self, job_id: str) -> None:
@@ -60,6 +65,12 @@ class WorkQueue(Protocol):
 
     async def ack(self, delivery: Delivery) -> None:
         """Mark a delivery done: it will not be delivered again."""
+
+    async def release(self, delivery: Delivery) -> None:
+        """Hand a delivery back unfinished: it is delivered again, to any worker."""
+
+    async def dead_letter(self, delivery: Delivery, reason: str) -> None:
+        """Give up on a delivery: move it to the dead letters, never to be retried."""
 
     async def depth(self) -> int:
         """Jobs waiting for a worker."""
@@ -205,7 +216,7 @@ class Backend(Protocol):
     def cache(self) -> PredictionCache: ...
 
     @property
-    def keys(self) -> KeyStore: ...
+    def api_keys(self) -> KeyStore: ...
 
     @property
     def idempotency(self) -> IdempotencyStore: ...
@@ -215,6 +226,10 @@ class Backend(Protocol):
 
     @property
     def webhooks(self) -> WebhookOutbox: ...
+
+    async def submit(self, job: Job) -> None:
+        """Store a new QUEUED job, announce it (a QUEUED event) and put it on the work
+        queue, as one step where the backend can make it one."""
 
     async def ping(self) -> None:
         """Return if the backend answers; raise ``UnavailableError`` otherwise."""

@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import bisect
 import time
-from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager
+from collections import Counter, OrderedDict, deque
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,11 +25,11 @@ from inferql.backends.base import (
     KeyStore,
     WebhookDelivery,
 )
+from inferql.backends.fanout import Fanout
 from inferql.backends.keyfile import FileKeyStore, MemoryKeyStore
 from inferql.backends.ratelimit import LimitsRateLimitStore
-from inferql.errors import OverloadedError
 from inferql.inference import ModelRef, Prediction
-from inferql.jobs.model import Job, JobEvent, JobStatus
+from inferql.jobs.model import Job, JobEvent, JobEventType, JobStatus
 from inferql.settings import Settings
 
 
@@ -40,9 +40,13 @@ class MemoryJobStore:
         self._ids_by_owner: dict[str, list[str]] = {}  # the same, per owner
         self._retention = retention
         self._max_jobs = max_jobs
+        self._counters: Counter[str] = Counter()
 
     async def create(self, job: Job) -> None:
         self._jobs[job.id] = job
+        self._counters["submitted"] += 1
+        if job.status.terminal:
+            self._counters[job.status.value.lower()] += 1
         bisect.insort(self._ids, job.id)
         bisect.insort(self._ids_by_owner.setdefault(job.owner, []), job.id)
         self._evict()
@@ -73,9 +77,14 @@ class MemoryJobStore:
         job = self._jobs.get(job_id)
         if job is None or job.status not in expect:
             return None
-        job = job.evolve(**changes)
-        self._jobs[job_id] = job
-        return job
+        new = job.evolve(**changes)
+        self._jobs[job_id] = new
+        if new.status.terminal and not job.status.terminal:
+            self._counters[new.status.value.lower()] += 1
+        return new
+
+    async def counters(self) -> dict[str, int]:
+        return dict(self._counters)
 
     def _evict(self) -> None:
         """Drop the oldest jobs while they are finished past retention, or while
@@ -102,6 +111,7 @@ class MemoryWorkQueue:
         self._ready: deque[str] = deque()
         self._wakeup = asyncio.Event()
         self._receipts = 0
+        self.dead_letters: list[tuple[Delivery, str]] = []
 
     async def put(self, job_id: str) -> None:
         self._ready.append(job_id)
@@ -125,56 +135,29 @@ class MemoryWorkQueue:
         # Nothing is redelivered in one process: a taken job is the worker's.
         return None
 
+    async def release(self, delivery: Delivery) -> None:
+        self._ready.appendleft(delivery.job_id)
+        self._wakeup.set()
+
+    async def dead_letter(self, delivery: Delivery, reason: str) -> None:
+        self.dead_letters.append((delivery, reason))
+
     async def depth(self) -> int:
         return len(self._ready)
 
 
-class _Subscriber:
-    def __init__(self, buffer: int) -> None:
-        self.queue: asyncio.Queue[JobEvent | None] = asyncio.Queue(maxsize=buffer)
-        self.lagged = False
-
-    def offer(self, event: JobEvent | None) -> None:
-        try:
-            self.queue.put_nowait(event)
-        except asyncio.QueueFull:
-            self.lagged = True
-
-    async def __aiter__(self) -> AsyncIterator[JobEvent]:
-        while not self.lagged or not self.queue.empty():
-            event = await self.queue.get()
-            if event is None:
-                return
-            yield event
-        raise OverloadedError("This subscription fell too far behind its events; subscribe again.")
-
-
 class MemoryEventBus:
     def __init__(self, *, buffer: int) -> None:
-        self._buffer = buffer
-        self._by_job: dict[str | None, set[_Subscriber]] = {}
+        self._fanout = Fanout(buffer=buffer)
 
     async def publish(self, event: JobEvent) -> None:
-        for key in (event.job.id, None):
-            for subscriber in self._by_job.get(key, ()):
-                subscriber.offer(event)
+        self._fanout.deliver(event)
 
-    @asynccontextmanager
-    async def subscribe(self, job_id: str | None = None) -> AsyncIterator[EventStream]:
-        subscriber = _Subscriber(self._buffer)
-        self._by_job.setdefault(job_id, set()).add(subscriber)
-        try:
-            yield subscriber
-        finally:
-            subscribers = self._by_job[job_id]
-            subscribers.discard(subscriber)
-            if not subscribers:
-                del self._by_job[job_id]
+    def subscribe(self, job_id: str | None = None) -> AbstractAsyncContextManager[EventStream]:
+        return self._fanout.subscribe(job_id)
 
     def close(self) -> None:
-        for subscribers in self._by_job.values():
-            for subscriber in subscribers:
-                subscriber.offer(None)
+        self._fanout.end_all()
 
 
 class MemoryPredictionCache:
@@ -286,7 +269,7 @@ class MemoryBackend:
         self.cache = MemoryPredictionCache(
             ttl=settings.cache_ttl_s, max_entries=settings.cache_max_entries
         )
-        self.keys: KeyStore = (
+        self.api_keys: KeyStore = (
             MemoryKeyStore()
             if settings.api_keys_file is None
             else FileKeyStore(settings.api_keys_file)
@@ -294,6 +277,12 @@ class MemoryBackend:
         self.idempotency = MemoryIdempotencyStore()
         self.rate_limits = LimitsRateLimitStore(MemoryStorage())
         self.webhooks = MemoryWebhookOutbox()
+
+    async def submit(self, job: Job) -> None:
+        await self.jobs.create(job)
+        # Announce before queueing, so QUEUED is out before any worker's STARTED.
+        await self.events.publish(JobEvent(JobEventType.QUEUED, job))
+        await self.queue.put(job.id)
 
     async def ping(self) -> None:
         return None

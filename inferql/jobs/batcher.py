@@ -75,3 +75,9 @@ class Batcher:
     def remove(self, job_id: str) -> WorkItem | None:
         """Forget a job (finished, failed or canceled); its texts leave every later batch."""
         return self._items.pop(job_id, None)
+
+    def clear(self) -> list[WorkItem]:
+        """Forget every job, returning them (to be handed back to the queue)."""
+        items = list(self._items.values())
+        self._items.clear()
+        return items

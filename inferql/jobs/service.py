@@ -170,7 +170,7 @@ class JobService:
 
     async def _check_webhook(self, url: str, caller: Caller) -> None:
         await webhooks.resolve(webhooks.check_url(url, self._settings), self._settings)
-        if await self._backend.keys.webhook_secret(caller.owner) is None:
+        if await self._backend.api_keys.webhook_secret(caller.owner) is None:
             raise BadUserInputError(
                 f"No webhook secret exists for {caller.owner!r}, so its webhooks cannot be "
                 f"signed; create one with `inferql keys webhook-secret {caller.owner}`.",
@@ -215,10 +215,7 @@ class JobService:
 
     async def _enqueue(self, template: Job) -> Job:
         job = replace(template, id=new_job_id())
-        await self._backend.jobs.create(job)
-        # Announce before queueing, so QUEUED is out before any worker's STARTED.
-        await self._backend.events.publish(JobEvent(JobEventType.QUEUED, job))
-        await self._backend.queue.put(job.id)
+        await self._backend.submit(job)
         return job
 
     async def _create_finished(self, template: Job, predictions: list[Prediction]) -> Job:

@@ -217,7 +217,7 @@ class WebhookDispatcher:
 
     async def _deliver(self, delivery: WebhookDelivery) -> None:
         outbox = self._backend.webhooks
-        secret = await self._backend.keys.webhook_secret(delivery.owner)
+        secret = await self._backend.api_keys.webhook_secret(delivery.owner)
         if secret is None:
             logger.error(
                 "webhook %s dropped: %s has no webhook secret", delivery.id, delivery.owner

@@ -9,6 +9,7 @@ before the call so that a batch pads as little as possible.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -16,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from inferql.backends.base import Backend, Delivery
-from inferql.errors import ErrorCode, InferqlError
+from inferql.errors import ErrorCode, InferqlError, UnavailableError
 from inferql.inference import ModelProvider, ModelRef, Prediction
 from inferql.jobs import webhooks
 from inferql.jobs.batcher import Batcher, Slice, WorkItem
@@ -28,6 +29,9 @@ logger = logging.getLogger(__name__)
 _RUNNING = frozenset({JobStatus.RUNNING})
 # How long an idle worker blocks on the queue before it looks at its stop flag.
 _IDLE_POLL_S = 0.5
+# Waits between attempts while the backend is unreachable.
+_MIN_BACKOFF_S = 0.1
+_MAX_BACKOFF_S = 2.0
 
 
 class Worker:
@@ -36,6 +40,7 @@ class Worker:
         self._models = models
         self._max_wait = settings.max_wait_ms / 1000
         self._batcher = Batcher(settings.max_batch_texts)
+        self._max_deliveries = settings.max_deliveries
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inferql-model")
         self._stopping = asyncio.Event()
 
@@ -44,24 +49,48 @@ class Worker:
         self._stopping.set()
 
     async def run(self) -> None:
-        """Process batches until ``stop`` is called and the taken jobs are done."""
-        loop = asyncio.get_running_loop()
+        """Process batches until ``stop`` is called and the taken jobs are done.
+        While the backend is unreachable, hand back what was taken and retry."""
+        backoff = _MIN_BACKOFF_S
         try:
             while True:
-                if self._batcher.pending_texts == 0:
+                try:
+                    if not await self._step():
+                        return
+                    backoff = _MIN_BACKOFF_S
+                except UnavailableError:
+                    logger.warning("backend unavailable; retrying in %.1f s", backoff)
+                    await self._hand_back()
                     if self._stopping.is_set():
                         return
-                    await self._fill(_IDLE_POLL_S)
-                    continue
-                deadline = loop.time() + self._max_wait
-                while self._batcher.pending_texts < self._batcher.max_texts:
-                    remaining = deadline - loop.time()
-                    if remaining <= 0 or self._stopping.is_set():
-                        break
-                    await self._fill(remaining)
-                await self._run_batch(self._batcher.next_batch())
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, _MAX_BACKOFF_S)
         finally:
             self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _step(self) -> bool:
+        """Take work, or run one batch; False once stopped with nothing left."""
+        loop = asyncio.get_running_loop()
+        if self._batcher.pending_texts == 0:
+            if self._stopping.is_set():
+                return False
+            await self._fill(_IDLE_POLL_S)
+            return True
+        deadline = loop.time() + self._max_wait
+        while self._batcher.pending_texts < self._batcher.max_texts:
+            remaining = deadline - loop.time()
+            if remaining <= 0 or self._stopping.is_set():
+                break
+            await self._fill(remaining)
+        await self._run_batch(self._batcher.next_batch())
+        return True
+
+    async def _hand_back(self) -> None:
+        """Return every taken job to the queue (best effort: one whose hand-back
+        fails is taken over once its claim goes idle)."""
+        for item in self._batcher.clear():
+            with contextlib.suppress(UnavailableError):
+                await self._backend.queue.release(item.delivery)
 
     async def _fill(self, timeout: float) -> None:
         """Take jobs from the queue into the batcher, waiting up to ``timeout``."""
@@ -72,7 +101,11 @@ class Worker:
                 self._batcher.add(job, delivery)
 
     async def _start(self, delivery: Delivery) -> Job | None:
-        """Mark a delivered job RUNNING; None (and acked) if it is no longer queued."""
+        """Mark a delivered job RUNNING; None (and acked) if it is no longer queued,
+        or dead-lettered if it has been delivered too often."""
+        if delivery.attempt > self._max_deliveries:
+            await self._dead_letter(delivery)
+            return None
         job = await self._backend.jobs.update(
             delivery.job_id,
             frozenset({JobStatus.QUEUED}),
@@ -87,6 +120,26 @@ class Worker:
             return current  # redelivered after its worker died: run it again
         await self._backend.queue.ack(delivery)  # canceled or gone
         return None
+
+    async def _dead_letter(self, delivery: Delivery) -> None:
+        """Give up on a job whose workers died every time they ran it."""
+        reason = (
+            f"Gave up after {delivery.attempt - 1} deliveries: every worker that took this "
+            "job stopped before finishing it."
+        )
+        job = await self._backend.jobs.update(
+            delivery.job_id,
+            frozenset({JobStatus.QUEUED, JobStatus.RUNNING}),
+            status=JobStatus.FAILED,
+            error=JobError(ErrorCode.INTERNAL.value, reason),
+            finished_at=datetime.now(UTC),
+        )
+        if job is None:  # it finished after all (or is gone): nothing to give up
+            await self._backend.queue.ack(delivery)
+            return
+        logger.error("job %s: %s", delivery.job_id, reason)
+        await self._backend.queue.dead_letter(delivery, reason)
+        await self._backend.events.publish(JobEvent(JobEventType.FAILED, job))
 
     async def _run_batch(self, batch: Sequence[Slice]) -> None:
         by_model: defaultdict[ModelRef, list[Slice]] = defaultdict(list)

@@ -76,7 +76,7 @@ class HttpOutcome:
 
 class Guard:
     def __init__(self, settings: Settings, backend: Backend, idempotency: Idempotency) -> None:
-        self.authenticator = Authenticator(settings, backend.keys)
+        self.authenticator = Authenticator(settings, backend.api_keys)
         self.admission = Admission(backend, settings)
         self._idempotency = idempotency
 

@@ -70,14 +70,14 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     command: Command = args.keys_command
     backend = create_backend(settings)
     try:
-        if isinstance(backend.keys, MemoryKeyStore):
+        if isinstance(backend.api_keys, MemoryKeyStore):
             print(
                 "inferql keys: name the keys file with --api-keys-file or "
                 "INFERQL_API_KEYS_FILE (the memory backend keeps keys there).",
                 file=sys.stderr,
             )
             return 2
-        return await command(backend.keys, args)
+        return await command(backend.api_keys, args)
     finally:
         await backend.close()
 

@@ -31,7 +31,7 @@ async def finished_job_with_webhook(
     """Submit a job for Alice that names ``url`` and wait until it succeeds;
     return its id and Alice's webhook secret."""
     secret = new_webhook_secret()
-    await backend.keys.set_webhook_secret("alice", secret)
+    await backend.api_keys.set_webhook_secret("alice", secret)
     job = await service.submit(["hello"], caller=ALICE, webhook_url=url)
     done = await service.wait(job.id, timeout=10)
     assert done.status is JobStatus.SUCCEEDED

@@ -1,0 +1,84 @@
+"""The scale-out backend: every API replica and worker shares one Redis.
+
+Jobs are hashes (``store``), the work queue a Stream with a consumer group
+(``queue``), events pub/sub (``events``), the inference cache strings with a
+TTL (``cache``); every key name is in ``keys``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from datetime import timedelta
+
+from limits.aio.storage import RedisStorage
+
+from inferql.backends.ratelimit import LimitsRateLimitStore
+from inferql.backends.redis.cache import RedisPredictionCache
+from inferql.backends.redis.connection import connect, reaching_redis
+from inferql.backends.redis.events import RedisEventBus
+from inferql.backends.redis.keys import Keys
+from inferql.backends.redis.queue import RedisWorkQueue
+from inferql.backends.redis.security import (
+    RedisIdempotencyStore,
+    RedisKeyStore,
+    RedisWebhookOutbox,
+)
+from inferql.backends.redis.store import RedisJobStore
+from inferql.jobs.model import Job, JobEvent, JobEventType
+from inferql.settings import Settings
+
+
+def consumer_name() -> str:
+    """This process's name in the consumer group: host, pid and a random tag."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class RedisBackend:
+    def __init__(self, settings: Settings) -> None:
+        if settings.redis_url is None:
+            raise ValueError("the redis backend needs settings.redis_url")
+        self.client = connect(settings.redis_url)
+        self.keys = Keys(settings.redis_prefix)
+        self.jobs = RedisJobStore(
+            self.client, self.keys, retention=timedelta(seconds=settings.job_retention_s)
+        )
+        self.queue = RedisWorkQueue(
+            self.client, self.keys, consumer=consumer_name(), claim_idle_ms=settings.claim_idle_ms
+        )
+        self.events = RedisEventBus(self.client, self.keys, buffer=settings.subscriber_buffer)
+        self.cache = RedisPredictionCache(self.client, self.keys, ttl=settings.cache_ttl_s)
+        self.api_keys = RedisKeyStore(self.client, self.keys)
+        self.idempotency = RedisIdempotencyStore(self.client, self.keys)
+        self.rate_limits = LimitsRateLimitStore(
+            # On this client's pool, so that closing the client closes it too.
+            RedisStorage(
+                "async+" + settings.redis_url,
+                implementation="redispy",
+                key_prefix=self.keys.rate_limits,
+                wrap_exceptions=True,
+                connection_pool=self.client.connection_pool,
+            )
+        )
+        self.webhooks = RedisWebhookOutbox(self.client, self.keys)
+
+    async def submit(self, job: Job) -> None:
+        """Store, announce and enqueue ``job`` in one MULTI/EXEC: a crash cannot
+        leave an accepted job that no worker will ever see."""
+        async with reaching_redis():
+            pipe = self.client.pipeline(transaction=True)
+            self.jobs.create_in(pipe, job)
+            self.events.publish_in(pipe, JobEvent(JobEventType.QUEUED, job))
+            self.queue.put_in(pipe, job.id)
+            await pipe.execute()
+        await self.jobs.created()
+
+    async def ping(self) -> None:
+        async with reaching_redis():
+            await self.client.ping()
+
+    async def close(self) -> None:
+        await self.queue.close()
+        await self.events.close()
+        await self.client.aclose()

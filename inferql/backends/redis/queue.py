@@ -1,0 +1,206 @@
+"""The work queue: a Redis Stream read through one consumer group.
+
+A job id is XADDed once; XREADGROUP hands it to exactly one worker, where it
+stays pending until that worker XACKs it, after the job's result is stored. A
+live worker renews its claim on what it holds every third of ``claim_idle_ms``
+(XCLAIM ... JUSTID resets the idle time without counting a delivery), so only
+the jobs of a dead worker go idle long enough for XAUTOCLAIM to hand them to
+another. Each delivery carries its count; the worker dead-letters a job that
+has been delivered too often (see ``jobs/worker.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from inferql.backends.base import Delivery
+from inferql.backends.redis.connection import CONNECTION_ERRORS, reaching_redis
+from inferql.backends.redis.keys import WORKERS_GROUP, Keys
+
+logger = logging.getLogger(__name__)
+
+
+class RedisWorkQueue:
+    def __init__(self, client: Redis, keys: Keys, *, consumer: str, claim_idle_ms: int) -> None:
+        self._client = client
+        self._keys = keys
+        self.consumer = consumer
+        self._claim_idle_ms = claim_idle_ms
+        self._heartbeat_s = claim_idle_ms / 3000
+        self._held: set[str] = set()  # receipts taken and not yet acked
+        self._group_ready = False
+        self._next_reclaim = 0.0
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._closing = asyncio.Event()
+
+    def put_in(self, pipe: Any, job_id: str) -> Any:
+        pipe.xadd(self._keys.queue, {"job": job_id})
+        return pipe
+
+    async def put(self, job_id: str) -> None:
+        async with reaching_redis():
+            await self._client.xadd(self._keys.queue, {"job": job_id})
+
+    async def take(self, limit: int, timeout: float) -> list[Delivery]:
+        if self._heartbeat is None:
+            self._heartbeat = asyncio.create_task(self._beat(), name="inferql-queue-heartbeat")
+        async with reaching_redis():
+            await self._ensure_group()
+            if time.monotonic() >= self._next_reclaim:
+                self._next_reclaim = time.monotonic() + self._heartbeat_s
+                reclaimed = await self._reclaim(limit)
+                if reclaimed:
+                    return self._hold(reclaimed)
+            try:
+                response: Any = await self._client.xreadgroup(
+                    WORKERS_GROUP,
+                    self.consumer,
+                    {self._keys.queue: ">"},
+                    count=limit,
+                    block=max(1, round(timeout * 1000)) if timeout > 0 else None,
+                )
+            except ResponseError as error:
+                if "NOGROUP" not in str(error):
+                    raise
+                self._group_ready = False  # Redis lost its data: make the group again
+                return []
+        deliveries = [
+            Delivery(fields["job"], entry_id)
+            for _stream, entries in response or ()
+            for entry_id, fields in entries
+        ]
+        return self._hold(deliveries)
+
+    async def ack(self, delivery: Delivery) -> None:
+        async with reaching_redis():
+            pipe = self._client.pipeline(transaction=True)
+            pipe.xack(self._keys.queue, WORKERS_GROUP, delivery.receipt)
+            pipe.xdel(self._keys.queue, delivery.receipt)
+            await pipe.execute()
+        self._held.discard(delivery.receipt)
+
+    async def release(self, delivery: Delivery) -> None:
+        """Stop renewing the claim and mark the entry idle long enough that the
+        next XAUTOCLAIM, by any worker, takes it."""
+        self._held.discard(delivery.receipt)
+        self._next_reclaim = 0.0
+        async with reaching_redis():
+            await self._client.xclaim(
+                self._keys.queue,
+                WORKERS_GROUP,
+                self.consumer,
+                0,
+                [delivery.receipt],
+                idle=self._claim_idle_ms,
+                justid=True,
+            )
+
+    async def dead_letter(self, delivery: Delivery, reason: str) -> None:
+        async with reaching_redis():
+            pipe = self._client.pipeline(transaction=True)
+            pipe.xadd(
+                self._keys.dead_letters,
+                {
+                    "job": delivery.job_id,
+                    "receipt": delivery.receipt,
+                    "deliveries": delivery.attempt,
+                    "reason": reason,
+                },
+            )
+            pipe.xack(self._keys.queue, WORKERS_GROUP, delivery.receipt)
+            pipe.xdel(self._keys.queue, delivery.receipt)
+            pipe.hincrby(self._keys.counters, "dead_lettered", 1)
+            await pipe.execute()
+        self._held.discard(delivery.receipt)
+
+    async def depth(self) -> int:
+        async with reaching_redis():
+            length = await self._client.xlen(self._keys.queue)
+            try:
+                pending = await self._client.xpending(self._keys.queue, WORKERS_GROUP)
+            except ResponseError:  # no group yet: nothing is pending
+                return int(length)
+        return int(length) - int(pending["pending"])
+
+    async def workers_alive(self) -> int:
+        """Workers whose heartbeat is recent."""
+        since = int(time.time() * 1000 - 3 * self._heartbeat_s * 1000)
+        async with reaching_redis():
+            return int(await self._client.zcount(self._keys.workers, since, "+inf"))
+
+    async def close(self) -> None:
+        """Stop renewing claims and leave the set of live workers."""
+        self._closing.set()
+        if self._heartbeat is not None:
+            await self._heartbeat
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await self._client.zrem(self._keys.workers, self.consumer)
+
+    def _hold(self, deliveries: list[Delivery]) -> list[Delivery]:
+        self._held.update(d.receipt for d in deliveries)
+        return deliveries
+
+    async def _ensure_group(self) -> None:
+        if self._group_ready:
+            return
+        try:
+            await self._client.xgroup_create(self._keys.queue, WORKERS_GROUP, id="0", mkstream=True)
+        except ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+        self._group_ready = True
+
+    async def _reclaim(self, limit: int) -> list[Delivery]:
+        """Take over jobs that a dead worker left idle, with their delivery counts."""
+        _next, entries, _deleted = await self._client.xautoclaim(
+            self._keys.queue,
+            WORKERS_GROUP,
+            self.consumer,
+            min_idle_time=self._claim_idle_ms,
+            start_id="0-0",
+            count=limit,
+        )
+        entries = [(entry_id, fields) for entry_id, fields in entries if fields]
+        if not entries:
+            return []
+        pending = await self._client.xpending_range(
+            self._keys.queue,
+            WORKERS_GROUP,
+            min=entries[0][0],
+            max=entries[-1][0],
+            count=len(entries),
+            consumername=self.consumer,
+        )
+        counts = {p["message_id"]: int(p["times_delivered"]) for p in pending}
+        logger.warning("took over %d job(s) from a worker that stopped answering", len(entries))
+        return [
+            Delivery(fields["job"], entry_id, attempt=counts.get(entry_id, 1))
+            for entry_id, fields in entries
+        ]
+
+    async def _beat(self) -> None:
+        """Renew the claim on every held job and say this worker is alive."""
+        while not self._closing.is_set():
+            try:
+                held: list[Any] = list(self._held)
+                pipe = self._client.pipeline(transaction=False)
+                pipe.zadd(self._keys.workers, {self.consumer: int(time.time() * 1000)})
+                if held:
+                    pipe.xclaim(
+                        self._keys.queue, WORKERS_GROUP, self.consumer, 0, held, justid=True
+                    )
+                await pipe.execute()
+            except CONNECTION_ERRORS:
+                logger.warning("heartbeat: Redis cannot be reached")
+            except ResponseError as error:
+                logger.warning("heartbeat failed: %s", error)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._heartbeat_s):
+                    await self._closing.wait()

@@ -1,0 +1,174 @@
+"""The job store: one hash per job, sorted-set indexes for listing, and a
+compare-and-set script so that concurrent updates never interleave.
+
+``update`` reads the job, applies the changes in Python, and writes back only
+if the stored revision is still the one it read (retrying otherwise). Finished
+jobs get a TTL (the retention setting); ids of expired jobs are pruned from the
+indexes as they are met.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+
+from inferql.backends.redis.codec import dump_job, load_job
+from inferql.backends.redis.connection import reaching_redis
+from inferql.backends.redis.keys import Keys
+from inferql.jobs.model import Job, JobStatus
+
+# KEYS: job hash, old status index, new status index, counters
+# ARGV: revision read, new json, new status, new revision, job id,
+#       ttl ms (0: none), counter to increment ("": none)
+_CAS = """
+if redis.call('HGET', KEYS[1], 'revision') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'json', ARGV[2], 'status', ARGV[3], 'revision', ARGV[4])
+if KEYS[2] ~= KEYS[3] then
+  redis.call('ZREM', KEYS[2], ARGV[5])
+  redis.call('ZADD', KEYS[3], 0, ARGV[5])
+end
+if tonumber(ARGV[6]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[6]) end
+if ARGV[7] ~= '' then redis.call('HINCRBY', KEYS[4], ARGV[7], 1) end
+return 1
+"""
+
+_MAX_CAS_ATTEMPTS = 50
+# Every this many creates, look at the oldest ids for jobs that have expired.
+_PRUNE_EVERY = 256
+_PRUNE_BATCH = 256
+
+
+class RedisJobStore:
+    def __init__(self, client: Redis, keys: Keys, *, retention: dt.timedelta) -> None:
+        self._client = client
+        self._keys = keys
+        self._retention_ms = int(retention.total_seconds() * 1000)
+        self._cas = client.register_script(_CAS)
+        self._creates = 0
+
+    async def create(self, job: Job) -> None:
+        async with reaching_redis():
+            await self.create_in(self._client.pipeline(transaction=True), job).execute()
+        await self.created()
+
+    async def created(self) -> None:
+        """Count a create; now and then, prune the indexes of expired jobs."""
+        self._creates += 1
+        if self._creates % _PRUNE_EVERY == 0:
+            async with reaching_redis():
+                ids: Any = await self._client.zrange(self._keys.job_ids, 0, _PRUNE_BATCH - 1)
+                pipe = self._client.pipeline(transaction=False)
+                for job_id in ids:
+                    pipe.exists(self._keys.job(job_id))
+                gone = [i for i, alive in zip(ids, await pipe.execute(), strict=True) if not alive]
+                if gone:
+                    await self._forget(gone)
+
+    def create_in(self, pipe: Any, job: Job) -> Any:
+        """Queue the commands that store ``job`` on ``pipe`` (a MULTI pipeline), so
+        that the backend can store, announce and enqueue a job in one step."""
+        key = self._keys.job(job.id)
+        pipe.hset(
+            key,
+            mapping={"json": dump_job(job), "status": job.status.value, "revision": job.revision},
+        )
+        pipe.zadd(self._keys.job_ids, {job.id: 0})
+        pipe.zadd(self._keys.job_ids_with(job.status), {job.id: 0})
+        pipe.zadd(self._keys.jobs_of(job.owner), {job.id: 0})
+        pipe.hincrby(self._keys.counters, "submitted", 1)
+        if job.status.terminal:
+            pipe.pexpire(key, self._retention_ms)
+            pipe.hincrby(self._keys.counters, job.status.value.lower(), 1)
+        return pipe
+
+    async def get(self, job_id: str) -> Job | None:
+        async with reaching_redis():
+            data = await self._client.hget(self._keys.job(job_id), "json")
+        return None if data is None else load_job(data)
+
+    async def list(
+        self,
+        *,
+        status: JobStatus | None,
+        before: str | None,
+        limit: int,
+        owner: str | None = None,
+    ) -> list[Job]:
+        if owner is not None:
+            index = self._keys.jobs_of(owner)  # filtered by status below
+        else:
+            index = self._keys.job_ids if status is None else self._keys.job_ids_with(status)
+        page: list[Job] = []
+        upper = "+" if before is None else f"({before}"
+        async with reaching_redis():
+            while len(page) < limit:
+                want = limit - len(page)
+                ids: Any = await self._client.zrange(
+                    index, upper, "-", desc=True, bylex=True, offset=0, num=want
+                )
+                if not ids:
+                    break
+                pipe = self._client.pipeline(transaction=False)
+                for job_id in ids:
+                    pipe.hget(self._keys.job(job_id), "json")
+                found = await pipe.execute()
+                gone = [job_id for job_id, data in zip(ids, found, strict=True) if data is None]
+                jobs = (load_job(data) for data in found if data is not None)
+                page.extend(j for j in jobs if owner is None or status in (None, j.status))
+                if gone:
+                    await self._forget(gone, index)
+                upper = f"({ids[-1]}"
+        return page
+
+    async def update(self, job_id: str, expect: frozenset[JobStatus], **changes: Any) -> Job | None:
+        async with reaching_redis():
+            for _ in range(_MAX_CAS_ATTEMPTS):
+                data = await self._client.hget(self._keys.job(job_id), "json")
+                if data is None:
+                    return None
+                job = load_job(data)
+                if job.status not in expect:
+                    return None
+                new = job.evolve(**changes)
+                ttl = self._retention_ms if new.status.terminal else 0
+                finished = new.status.terminal and not job.status.terminal
+                counter = new.status.value.lower() if finished else ""
+                written = await self._cas(
+                    keys=[
+                        self._keys.job(job_id),
+                        self._keys.job_ids_with(job.status),
+                        self._keys.job_ids_with(new.status),
+                        self._keys.counters,
+                    ],
+                    args=[
+                        job.revision,
+                        dump_job(new),
+                        new.status.value,
+                        new.revision,
+                        job_id,
+                        ttl,
+                        counter,
+                    ],
+                )
+                if written:
+                    return new
+        raise RuntimeError(f"job {job_id}: {_MAX_CAS_ATTEMPTS} concurrent updates in a row")
+
+    async def counters(self) -> dict[str, int]:
+        async with reaching_redis():
+            raw: Any = await self._client.hgetall(self._keys.counters)
+        return {name: int(value) for name, value in raw.items()}
+
+    async def _forget(self, job_ids: Sequence[str], *also: str) -> None:
+        """Drop expired jobs from every index (and from ``also``: an owner's index,
+        which is pruned as it is read)."""
+        pipe = self._client.pipeline(transaction=False)
+        for index in also:
+            pipe.zrem(index, *job_ids)
+        pipe.zrem(self._keys.job_ids, *job_ids)
+        for status in JobStatus:
+            pipe.zrem(self._keys.job_ids_with(status), *job_ids)
+        await pipe.execute()

@@ -1,0 +1,112 @@
+"""Redis goes away and comes back under light load: the API refuses clearly
+(UNAVAILABLE, no hang, no crash) while it is away, everything reconnects by
+itself, and with the append-only file on no accepted job is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.processes import ApiProcess, RedisInspector, WorkerProcess
+from tests.redis_server import RedisServer
+from tests.support import GraphQLWebSocket
+
+pytestmark = pytest.mark.timeout(300)
+
+SUBMIT = """
+mutation ($texts: [String!]!) { submitClassification(input: {texts: $texts}) { id } }"""
+JOB = "query ($id: ID!) { job(id: $id) { status } }"
+EVENTS = "subscription { jobEvents { type } }"
+
+
+async def post(http: httpx.AsyncClient, url: str, query: str, **variables: Any) -> Any:
+    response = await http.post(f"{url}/graphql", json={"query": query, "variables": variables})
+    return response.json()
+
+
+def codes(body: dict[str, Any]) -> set[str]:
+    return {error["extensions"]["code"] for error in body.get("errors", ())}
+
+
+async def test_a_redis_restart_loses_no_accepted_job(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis", appendonly=True)
+    server.start()
+    flags = ["--redis-url", server.url, "--redis-prefix", "restart:"]
+    api = ApiProcess(tmp_path / "api.log", *flags)
+    worker = WorkerProcess(
+        tmp_path / "worker.log", *flags, "--claim-idle-ms", "1500", "--model-threads", "1"
+    )
+    inspector = RedisInspector(server.url, "restart:")
+    try:
+        api.wait_ready()
+        worker.wait_ready(inspector)
+        accepted: list[str] = []
+        refused: set[str] = set()
+        stop_load = asyncio.Event()
+
+        async with httpx.AsyncClient(timeout=30) as http:
+
+            async def load() -> None:  # one small job every 50 ms
+                index = 0
+                while not stop_load.is_set():
+                    index += 1
+                    body = await post(http, api.url, SUBMIT, texts=[f"job {index} was great"])
+                    if "errors" in body:
+                        refused.update(codes(body))
+                    else:
+                        accepted.append(body["data"]["submitClassification"]["id"])
+                    await asyncio.sleep(0.05)
+
+            async with GraphQLWebSocket(api.ws_url) as ws:
+                await ws.subscribe("events", EVENTS)
+                loader = asyncio.create_task(load())
+                await asyncio.sleep(1.5)
+                before = len(accepted)
+
+                server.kill()  # SIGKILL: no shutdown, only what was written survives
+                started = time.monotonic()
+                body = await post(http, api.url, SUBMIT, texts=["while Redis is away"])
+                assert time.monotonic() - started < 10, "the API hung while Redis was away"
+                assert codes(body) == {"UNAVAILABLE"}
+                ready = await http.get(f"{api.url}/readyz")
+                assert ready.status_code == 503
+                # The open subscription ends with the same clear error.
+                while (message := await ws.receive(timeout=10))["type"] == "next":
+                    if "errors" in message["payload"]:
+                        assert codes(message["payload"]) == {"UNAVAILABLE"}
+                        break
+                await asyncio.sleep(1)
+
+                server.start()
+                await asyncio.sleep(2)
+                stop_load.set()
+                await loader
+
+            async def statuses() -> list[str]:
+                bodies = await asyncio.gather(*(post(http, api.url, JOB, id=i) for i in accepted))
+                return [b["data"]["job"]["status"] for b in bodies]
+
+            deadline = time.monotonic() + 90
+            while set(current := await statuses()) != {"SUCCEEDED"}:
+                assert time.monotonic() < deadline, current
+                await asyncio.sleep(0.5)
+            assert (await http.get(f"{api.url}/readyz")).status_code == 200
+
+        assert before > 0 and len(accepted) > before, "load ran before and after the restart"
+        assert refused <= {"UNAVAILABLE"}
+        api.check_alive()
+        worker.check_alive()
+        counters = inspector.counters()
+        assert counters["submitted"] >= len(accepted)
+        assert counters["succeeded"] == counters["submitted"]
+        assert inspector.pending() == 0
+    finally:
+        api.stop()
+        worker.stop()
+        inspector.close()
+        server.stop()
