@@ -58,7 +58,7 @@ class RedisBackend:
                 implementation="redispy",
                 key_prefix=self.keys.rate_limits,
                 wrap_exceptions=True,
-                connection_pool=self.client.connection_pool,
+                connection_pool=self.client.connection_pool,  # type: ignore[arg-type]
             )
         )
         self.webhooks = RedisWebhookOutbox(self.client, self.keys)
