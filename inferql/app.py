@@ -160,9 +160,10 @@ def create_app(
                 worker.stop()
             if dispatcher is not None:
                 dispatcher.stop()
-            _, pending = await asyncio.wait(runtime.tasks, timeout=_DRAIN_TIMEOUT_S)
-            for task in pending:
-                task.cancel()
+            if runtime.tasks:  # none in an API replica without a worker
+                _, pending = await asyncio.wait(runtime.tasks, timeout=_DRAIN_TIMEOUT_S)
+                for task in pending:
+                    task.cancel()
             await backend.close()
 
     graphql = InferqlGraphQL(services)

@@ -31,7 +31,7 @@ import httpx
 from standardwebhooks import Webhook
 
 from inferql.backends.base import Backend, WebhookDelivery
-from inferql.errors import BadUserInputError
+from inferql.errors import BadUserInputError, UnavailableError
 from inferql.jobs.model import Job
 from inferql.settings import Settings
 
@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 MAX_URL_LENGTH = 2048
 # How often an idle dispatcher looks at the outbox.
 _POLL_S = 0.2
+# How long it waits after the backend was away, or a delivery round failed.
+_AWAY_PAUSE_S = 1.0
 _BATCH = 16
 _MAX_BACKOFF_S = 3600.0
 USER_AGENT = "inferql-webhooks"
@@ -195,17 +197,33 @@ class WebhookDispatcher:
         self._stopping.set()
 
     async def run(self) -> None:
+        """Deliver until stopped. A backend that is away (or any other failure) is
+        logged and retried after a pause: it never ends the loop, so it never
+        takes down the worker beside it."""
         try:
             while not self._stopping.is_set():
-                if not await self.deliver_due():
-                    try:
-                        async with asyncio.timeout(_POLL_S):
-                            await self._stopping.wait()
-                    except TimeoutError:
-                        pass
+                try:
+                    taken = await self.deliver_due()
+                except UnavailableError as error:
+                    logger.warning("webhooks paused: %s", error.message)
+                    taken = 0
+                    await self._pause(_AWAY_PAUSE_S)
+                except Exception:
+                    logger.exception("webhook dispatcher failed; going on")
+                    taken = 0
+                    await self._pause(_AWAY_PAUSE_S)
+                if not taken:
+                    await self._pause(_POLL_S)
         finally:
             if self._owns_client:
                 await self._client.aclose()
+
+    async def _pause(self, seconds: float) -> None:
+        try:
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
+        except TimeoutError:
+            pass
 
     async def deliver_due(self) -> int:
         """Send every delivery due now, once; return how many were taken."""
