@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from inferql.backends.memory import MemoryBackend
+from inferql.backends import create_backend
 from inferql.inference.catalog import Catalog
 from inferql.inference.registry import ModelRegistry
 from inferql.jobs.service import JobService
@@ -66,7 +66,7 @@ class Harness:
     def __init__(self, settings: Settings, catalog: Catalog, models: CountingModels) -> None:
         self.settings = settings
         self.models = models
-        self.backend = MemoryBackend(settings)
+        self.backend = create_backend(settings)
         self.service = JobService(self.backend, catalog, settings)
         self.worker = Worker(self.backend, models, settings)
         self._task: asyncio.Task[None] | None = None
@@ -90,18 +90,28 @@ class Harness:
 HarnessFactory = Callable[..., Harness]
 
 
-@pytest.fixture
+@pytest.fixture(params=["memory", "redis"])
 async def harness(
-    catalog: Catalog, make_settings: SettingsFactory
+    request: pytest.FixtureRequest,
+    catalog: Catalog,
+    make_settings: SettingsFactory,
+    redis_prefix: str,
 ) -> AsyncIterator[HarnessFactory]:
     """``harness(delay=..., fail=..., start=True, **settings)`` builds a Harness and
-    starts its worker; every harness is stopped after the test."""
+    starts its worker; every harness is stopped after the test. Each test runs
+    once on the memory backend and once on Redis."""
     built: list[Harness] = []
+    backend: dict[str, Any] = {}
+    if request.param == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        backend = {"redis_url": server.url, "redis_prefix": redis_prefix}
 
     def make(
         *, delay: float = 0.0, fail: bool = False, start: bool = True, **settings: Any
     ) -> Harness:
-        h = Harness(make_settings(**settings), catalog, CountingModels(delay=delay, fail=fail))
+        h = Harness(
+            make_settings(**backend, **settings), catalog, CountingModels(delay=delay, fail=fail)
+        )
         if start:
             h.start_worker()
         built.append(h)

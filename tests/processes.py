@@ -61,13 +61,16 @@ class ApiProcess(InferqlProcess):
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/graphql"
 
-    def wait_ready(self, timeout: float = 60) -> None:
+    def wait_ready(self, timeout: float = 60) -> dict[str, Any]:
+        """Wait until /readyz answers 200; its body."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.check_alive()
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
+                response = httpx.get(f"{self.url}/readyz", timeout=2)
+                if response.status_code == 200:
+                    body: dict[str, Any] = response.json()
+                    return body
             except httpx.TransportError:
                 pass
             time.sleep(0.1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 
@@ -13,6 +14,7 @@ from inferql.errors import OverloadedError
 from inferql.inference import LabelScore, ModelRef, Prediction
 from inferql.jobs.model import Job, JobEvent, JobEventType, JobStatus, new_job_id
 from inferql.security.apikeys import generate_key, matches
+from tests.backends.conftest import BackendFactory
 
 REF = ModelRef("sentiment", "1")
 
@@ -56,6 +58,27 @@ async def test_update_applies_only_from_the_expected_status(backend: Backend) ->
     assert finished is not None and finished.revision == job.revision + 2
     assert await backend.jobs.get(job.id) == finished
     assert await backend.jobs.update(new_job_id(), frozenset(JobStatus), done=1) is None
+
+
+async def test_a_finished_job_is_gone_after_its_retention(backend_named: BackendFactory) -> None:
+    backend = await backend_named(job_retention_s=0.2)
+    done, running = make_job("done"), make_job("running")
+    for job in (done, running):
+        await backend.jobs.create(job)
+    await backend.jobs.update(
+        done.id,
+        frozenset({JobStatus.QUEUED}),
+        status=JobStatus.SUCCEEDED,
+        finished_at=datetime.now(UTC),
+    )
+    await backend.jobs.update(running.id, frozenset({JobStatus.QUEUED}), status=JobStatus.RUNNING)
+    await asyncio.sleep(0.3)
+    await backend.jobs.create(make_job("later"))
+
+    assert await backend.jobs.get(done.id) is None
+    assert await backend.jobs.get(running.id) is not None
+    listed = await backend.jobs.list(status=None, before=None, limit=10)
+    assert done.id not in [job.id for job in listed]
 
 
 async def test_list_pages_newest_first_with_a_status_filter(backend: Backend) -> None:

@@ -10,6 +10,7 @@ import time
 import pytest
 from standardwebhooks import Webhook
 
+from inferql.backends.base import Backend
 from inferql.backends.memory import MemoryBackend
 from inferql.errors import BadUserInputError
 from inferql.jobs import webhooks
@@ -26,7 +27,7 @@ FAST = {"webhook_allow_private": True, "webhook_retry_base_s": 0.05, "webhook_ti
 
 
 async def finished_job_with_webhook(
-    backend: MemoryBackend, service: JobService, url: str
+    backend: Backend, service: JobService, url: str
 ) -> tuple[str, str]:
     """Submit a job for Alice that names ``url`` and wait until it succeeds;
     return its id and Alice's webhook secret."""

@@ -138,10 +138,15 @@ class RedisWorkQueue:
     async def close(self) -> None:
         """Stop renewing claims and leave the set of live workers."""
         self._closing.set()
-        if self._heartbeat is not None:
-            await self._heartbeat
-            with contextlib.suppress(*CONNECTION_ERRORS):
-                await self._client.zrem(self._keys.workers, self.consumer)
+        if self._heartbeat is None:
+            return
+        await self._heartbeat
+        with contextlib.suppress(*CONNECTION_ERRORS, ResponseError):
+            await self._client.zrem(self._keys.workers, self.consumer)
+            if not self._held:  # leave the group too; a holder stays for XAUTOCLAIM
+                await self._client.xgroup_delconsumer(
+                    self._keys.queue, WORKERS_GROUP, self.consumer
+                )
 
     def _hold(self, deliveries: list[Delivery]) -> list[Delivery]:
         self._held.update(d.receipt for d in deliveries)

@@ -1,0 +1,131 @@
+"""What only the Redis backend has: several workers and API replicas over one
+Redis, claims that move from a dead worker to a live one (and never from a live
+one), dead letters, and a cache shared by every replica."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from inferql.backends import create_backend
+from inferql.backends.redis import RedisBackend
+from inferql.jobs.model import JobEventType, JobStatus
+from tests.conftest import Harness, SettingsFactory
+from tests.redis_server import RedisServer
+from tests.support import CountingModels
+
+RedisHarness = Callable[..., Harness]
+
+
+@pytest.fixture
+async def redis_harness(
+    catalog: Any, make_settings: SettingsFactory, redis_server: RedisServer, redis_prefix: str
+) -> AsyncIterator[RedisHarness]:
+    """Harnesses on ONE Redis and key prefix: each is another process's view."""
+    built: list[Harness] = []
+
+    def make(*, delay: float = 0.0, start: bool = True, **settings: Any) -> Harness:
+        h = Harness(
+            make_settings(redis_url=redis_server.url, redis_prefix=redis_prefix, **settings),
+            catalog,
+            CountingModels(delay=delay),
+        )
+        if start:
+            h.start_worker()
+        built.append(h)
+        return h
+
+    yield make
+    for h in built:
+        await h.stop()
+
+
+async def test_a_cache_hit_on_one_replica_never_reaches_a_worker(
+    redis_harness: RedisHarness,
+) -> None:
+    first = redis_harness()
+    await first.service.classify(["shared text"])
+    replica = redis_harness(start=False)  # an API replica with no worker
+
+    (prediction,) = await replica.service.classify(["shared text"])
+    job = await replica.service.submit(["shared text"])
+
+    assert prediction.cached
+    assert job.status is JobStatus.SUCCEEDED and job.predictions is not None
+    assert job.predictions[0].cached
+    assert first.models.batches == [["shared text"]]
+    assert await first.backend.queue.depth() == 0
+
+
+async def take_and_die(h: Harness) -> int:
+    """A worker process on ``h``'s settings takes one job, then dies: its claim is
+    never renewed, acked or handed back. The delivery's attempt number."""
+    doomed = create_backend(h.settings)
+    (taken,) = await doomed.queue.take(1, timeout=1)
+    await doomed.close()
+    return taken.attempt
+
+
+async def test_a_dead_workers_job_is_taken_over(redis_harness: RedisHarness) -> None:
+    api = redis_harness(start=False, claim_idle_ms=200)
+    job = await api.service.submit(["orphan"])
+    assert await take_and_die(api) == 1
+
+    survivor = redis_harness(claim_idle_ms=200)
+    finished = await survivor.service.wait(job.id, 10)
+
+    assert finished.status is JobStatus.SUCCEEDED
+    assert survivor.models.batches == [["orphan"]]
+
+
+async def test_a_live_worker_keeps_its_claim_through_a_slow_batch(
+    redis_harness: RedisHarness,
+) -> None:
+    slow = redis_harness(delay=1.0, claim_idle_ms=300, max_wait_ms=0)
+    job = await slow.service.submit(["slow"])
+    await slow.until_model_called()
+    other = redis_harness(claim_idle_ms=300)  # polls for idle claims meanwhile
+
+    finished = await other.service.wait(job.id, 10)
+
+    assert finished.status is JobStatus.SUCCEEDED
+    assert other.models.batches == []
+    assert slow.models.batches == [["slow"]]
+
+
+async def test_a_job_delivered_too_often_is_dead_lettered_and_failed(
+    redis_harness: RedisHarness,
+) -> None:
+    api = redis_harness(start=False, claim_idle_ms=100, max_deliveries=2)
+    job = await api.service.submit(["poison"])
+    assert await take_and_die(api) == 1
+    await asyncio.sleep(0.15)
+    assert await take_and_die(api) == 2
+    await asyncio.sleep(0.15)
+    backend = api.backend
+    assert isinstance(backend, RedisBackend)
+
+    async with backend.events.subscribe(job.id) as stream:
+        redis_harness(claim_idle_ms=100, max_deliveries=2)
+        event = await anext(aiter(stream))
+
+    assert event.type is JobEventType.FAILED
+    assert event.job.error is not None and "2 deliveries" in event.job.error.message
+    assert await backend.client.xlen(backend.keys.dead_letters) == 1
+    counters = await backend.jobs.counters()
+    assert counters["dead_lettered"] == 1 and counters.get("failed") == 1
+
+
+async def test_one_worker_batches_the_jobs_of_every_replica(redis_harness: RedisHarness) -> None:
+    replicas = [redis_harness(start=False), redis_harness(start=False)]
+    worker = redis_harness(max_wait_ms=300, max_batch_texts=32)
+
+    jobs = await asyncio.gather(*(replicas[i % 2].service.submit([f"text {i}"]) for i in range(8)))
+    finished = await asyncio.gather(*(replicas[0].service.wait(job.id, 10) for job in jobs))
+
+    assert {job.status for job in finished} == {JobStatus.SUCCEEDED}
+    assert len(worker.models.batches) == 1
+    assert sorted(worker.models.batches[0]) == sorted(f"text {i}" for i in range(8))
