@@ -11,93 +11,31 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
-from strawberry.types.unset import UNSET, UnsetType
 
 from inferql.backends import Backend, create_backend
 from inferql.errors import InferqlError
+from inferql.http.cors import cors_middleware
+from inferql.http.view import GraphQLView
 from inferql.inference import ModelProvider
 from inferql.inference.catalog import Catalog
 from inferql.jobs.service import JobService
 from inferql.jobs.webhooks import WebhookDispatcher
 from inferql.jobs.worker import Worker
-from inferql.resolvers.context import Context, Services
+from inferql.persisted import PersistedQueries
+from inferql.resolvers.context import Services
 from inferql.schema import build_schema
-from inferql.security.guard import Guard, HttpOutcome, RequestSecurity
+from inferql.security.guard import Guard
 from inferql.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 # How long shutdown waits for the in-process worker to finish the jobs it took.
 _DRAIN_TIMEOUT_S = 30.0
-
-
-class InferqlGraphQL(GraphQL[Context, None]):
-    def __init__(self, services: Services) -> None:
-        super().__init__(
-            build_schema(),
-            graphql_ide="graphiql" if services.settings.graphiql else None,
-        )
-        self.services = services
-
-    async def get_context(
-        self, request: Request | WebSocket, response: Response | WebSocket
-    ) -> Context:
-        return Context(
-            services=self.services,
-            request=request,
-            response=response if isinstance(response, Response) else None,
-            security=RequestSecurity(
-                transport="websocket" if isinstance(request, WebSocket) else "http"
-            ),
-        )
-
-    async def execute_operation(
-        self,
-        request: Request,
-        request_adapter: Any,
-        request_data: Any,
-        context: Context,
-        root_value: None,
-        sub_response: Response,
-    ) -> Any:
-        """Run one HTTP operation under the guard (credentials, idempotency key,
-        refusal statuses and headers)."""
-
-        def set_response(outcome: HttpOutcome) -> None:
-            if outcome.status is not None:
-                sub_response.status_code = outcome.status
-            sub_response.headers.update(outcome.headers)
-
-        return await self.services.guard.run_http(
-            context.security,
-            request.headers,
-            request_adapter.method,
-            request_data,
-            lambda: super(InferqlGraphQL, self).execute_operation(
-                request, request_adapter, request_data, context, root_value, sub_response
-            ),
-            set_response,
-        )
-
-    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
-        """Authenticate a websocket once, from its connection_init payload; a
-        refused one is closed with 4403."""
-        assert isinstance(context.request, WebSocket)
-        if not await self.services.guard.connect_websocket(
-            context.security, context.connection_params, context.request.headers
-        ):
-            raise ConnectionRejectionError()
-        unset: UnsetType = UNSET
-        return unset
 
 
 @dataclass
@@ -160,13 +98,14 @@ def create_app(
                 worker.stop()
             if dispatcher is not None:
                 dispatcher.stop()
-            if runtime.tasks:  # none in an API replica without a worker
+            if runtime.tasks:
                 _, pending = await asyncio.wait(runtime.tasks, timeout=_DRAIN_TIMEOUT_S)
                 for task in pending:
                     task.cancel()
             await backend.close()
 
-    graphql = InferqlGraphQL(services)
+    persisted = PersistedQueries.from_settings(backend.persisted_queries, settings)
+    graphql = GraphQLView(build_schema(settings, persisted), services)
     app = Starlette(
         routes=[
             Route("/", lambda _: RedirectResponse("/graphql")),
@@ -175,6 +114,7 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],
+        middleware=cors_middleware(settings),
         lifespan=lifespan,
     )
     app.state.runtime = runtime

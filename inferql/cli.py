@@ -97,8 +97,21 @@ def run_serve(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     configure_logging(settings)
     app = create_app(settings)
-    print(f"inferql: GraphiQL on http://{settings.host}:{settings.port}/graphql", file=sys.stderr)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    https = settings.ssl_certfile is not None
+    scheme = "https" if https else "http"
+    print(
+        f"inferql: GraphiQL on {scheme}://{settings.host}:{settings.port}/graphql", file=sys.stderr
+    )
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        ssl_certfile=settings.ssl_certfile,
+        ssl_keyfile=settings.ssl_keyfile,
+        # A websocket message is bounded like a request body.
+        ws_max_size=settings.max_body_bytes,
+    )
     return 0
 
 

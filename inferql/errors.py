@@ -5,8 +5,12 @@ This is a leaf module: it imports nothing from the package, so every layer
 (inference, jobs, backends, resolvers) may raise these.
 
 * InferqlError                    INTERNAL
+  + BadRequestError               BAD_REQUEST
   + BadUserInputError             BAD_USER_INPUT
     x PayloadTooLargeError        PAYLOAD_TOO_LARGE
+  + PersistedQueryNotFoundError   PERSISTED_QUERY_NOT_FOUND
+  + PersistedQueryNotSupportedError PERSISTED_QUERY_NOT_SUPPORTED
+  + OperationNotAllowedError      OPERATION_NOT_ALLOWED
   + NotFoundError                 NOT_FOUND
     x ModelNotFoundError          MODEL_NOT_FOUND
   + ConflictError                 CONFLICT
@@ -31,6 +35,7 @@ from typing import Any
 class ErrorCode(StrEnum):
     """Every value of ``extensions.code``. The README lists them; keep both in step."""
 
+    BAD_REQUEST = "BAD_REQUEST"
     BAD_USER_INPUT = "BAD_USER_INPUT"
     UNAUTHENTICATED = "UNAUTHENTICATED"
     FORBIDDEN = "FORBIDDEN"
@@ -47,6 +52,9 @@ class ErrorCode(StrEnum):
     GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
     QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+    PERSISTED_QUERY_NOT_SUPPORTED = "PERSISTED_QUERY_NOT_SUPPORTED"
+    OPERATION_NOT_ALLOWED = "OPERATION_NOT_ALLOWED"
     INTERNAL = "INTERNAL"
 
 
@@ -65,6 +73,13 @@ class InferqlError(Exception):
         self.extensions = extensions
         if code is not None:
             self.code = code
+
+
+class BadRequestError(InferqlError):
+    """The HTTP request is not a GraphQL request: bad JSON, no query, a wrong
+    method, content type or media type."""
+
+    code = ErrorCode.BAD_REQUEST
 
 
 class BadUserInputError(InferqlError):
@@ -130,3 +145,21 @@ class IdempotencyKeyInUseError(InferqlError):
 
 class IdempotencyKeyMismatchError(InferqlError):
     code = ErrorCode.IDEMPOTENCY_KEY_MISMATCH
+
+
+class PersistedQueryNotFoundError(InferqlError):
+    """An automatic persisted query's hash is unknown: send the query with it."""
+
+    code = ErrorCode.PERSISTED_QUERY_NOT_FOUND
+
+
+class PersistedQueryNotSupportedError(InferqlError):
+    """Automatic persisted queries are switched off."""
+
+    code = ErrorCode.PERSISTED_QUERY_NOT_SUPPORTED
+
+
+class OperationNotAllowedError(InferqlError):
+    """The allow-list is on and the operation is not on it."""
+
+    code = ErrorCode.OPERATION_NOT_ALLOWED

@@ -8,10 +8,10 @@ Every field is a flat environment variable ``INFERQL_<NAME>`` and a CLI flag
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -25,6 +25,51 @@ class Settings(BaseSettings):
     graphiql: bool = Field(True, description="Serve the GraphiQL IDE on GET /graphql.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level of the server and worker."
+    )
+    ssl_certfile: Path | None = Field(
+        None, description="TLS certificate (PEM) to serve HTTPS and WSS; needs `ssl_keyfile`."
+    )
+    ssl_keyfile: Path | None = Field(None, description="Private key (PEM) of `ssl_certfile`.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins whose pages may call the API and open its websockets, "
+        "comma-separated (`*`: any).",
+    )
+    queries_over_get: bool = Field(
+        True, description="Run queries sent with GET (mutations never run over GET)."
+    )
+    ws_keep_alive_s: float = Field(
+        15, ge=0, description="Seconds between the server's pings on a websocket (0: none)."
+    )
+    ws_init_timeout_s: float = Field(
+        10, gt=0, description="Seconds a websocket has to send `connection_init` (then 4408)."
+    )
+
+    # Hostile queries
+    max_body_bytes: int = Field(
+        4_194_304,
+        ge=1,
+        description="Largest request body or websocket message, in bytes (larger: 413).",
+    )
+    max_query_depth: int = Field(
+        12, ge=1, description="Deepest nesting of selections in an operation."
+    )
+    max_query_aliases: int = Field(64, ge=0, description="Most aliases in one document.")
+    max_query_tokens: int = Field(4_000, ge=1, description="Most tokens in one document.")
+    introspection: bool = Field(True, description="Answer introspection (`__schema`, `__type`).")
+    field_suggestions: bool = Field(
+        True, description='Add "Did you mean ...?" hints to validation errors.'
+    )
+    apq: bool = Field(True, description="Accept automatic persisted queries (Apollo's APQ).")
+    apq_ttl_s: float = Field(
+        604_800, gt=0, description="How long a persisted query is kept after it was last used."
+    )
+    apq_max_entries: int = Field(
+        10_000, ge=1, description="Memory backend: most persisted queries kept."
+    )
+    allowed_operations_path: Path | None = Field(
+        None,
+        description="A JSON manifest of registered operations; when set, only these run.",
     )
 
     # Backend
@@ -94,6 +139,19 @@ class Settings(BaseSettings):
     subscriber_buffer: int = Field(
         1_000, ge=1, description="Events buffered per subscriber before a slow one is dropped."
     )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _certificate_and_key_together(self) -> Self:
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("ssl_certfile and ssl_keyfile must be given together")
+        return self
 
     @property
     def runs_worker(self) -> bool:

@@ -8,14 +8,22 @@ Everything end to end runs the real model.
 from __future__ import annotations
 
 import asyncio
+import datetime
+import ipaddress
 import json
 import socket
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from inferql.inference import LabelScore, ModelRef, Prediction
+import uvicorn
+
+from inferql.app import create_app
+from inferql.inference import LabelScore, ModelProvider, ModelRef, Prediction
+from inferql.inference.catalog import Catalog
+from inferql.settings import Settings
 
 
 class CountingModel:
@@ -77,6 +85,80 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and localhost, and its key (PEM files)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+class RunningServer:
+    """The app under uvicorn on ``settings.port``, in a thread: real sockets for
+    real clients. ``models`` is needed only when the settings run a worker."""
+
+    def __init__(self, settings: Settings, models: ModelProvider | None, catalog: Catalog) -> None:
+        self.app = create_app(settings, models=models, catalog=catalog)
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=settings.port,
+            log_level="warning",
+            lifespan="on",
+            ssl_certfile=settings.ssl_certfile,
+            ssl_keyfile=settings.ssl_keyfile,
+            ws_max_size=settings.max_body_bytes,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        scheme = "https" if settings.ssl_certfile else "http"
+        self.url = f"{scheme}://127.0.0.1:{settings.port}"
+        self.ws_url = f"{scheme.replace('http', 'ws')}://127.0.0.1:{settings.port}/graphql"
+
+    def __enter__(self) -> RunningServer:
+        self.thread.start()
+        while not self.server.started:
+            if not self.thread.is_alive():
+                raise RuntimeError("the server did not start")
+            threading.Event().wait(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
 
 
 class GraphQLWebSocket:

@@ -4,43 +4,16 @@ websocket clients."""
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from inferql.app import create_app
 from inferql.inference.catalog import Catalog
 from inferql.inference.registry import ModelRegistry
 from inferql.settings import Settings
-from tests.support import GraphQLWebSocket, free_port
-
-
-class RunningServer:
-    def __init__(self, settings: Settings, registry: ModelRegistry, catalog: Catalog) -> None:
-        self.app = create_app(settings, models=registry, catalog=catalog)
-        config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=settings.port, log_level="warning", lifespan="on"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.url = f"http://127.0.0.1:{settings.port}"
-        self.ws_url = f"ws://127.0.0.1:{settings.port}/graphql"
-
-    def __enter__(self) -> RunningServer:
-        self.thread.start()
-        while not self.server.started:
-            if not self.thread.is_alive():
-                raise RuntimeError("the server did not start")
-            threading.Event().wait(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
+from tests.support import GraphQLWebSocket, RunningServer, free_port
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,7 @@ import pytest
 from inferql.inference.catalog import Catalog
 from inferql.inference.registry import ModelRegistry
 from inferql.settings import Settings
-from tests.support import free_port
-from tests.test_app import RunningServer
+from tests.support import RunningServer, free_port
 
 SUBMIT = "mutation($t: [String!]!) { submitClassification(input: {texts: $t}) { id } }"
 

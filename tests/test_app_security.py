@@ -21,8 +21,7 @@ from inferql.inference.catalog import Catalog
 from inferql.inference.registry import ModelRegistry
 from inferql.security.apikeys import generate_key, new_webhook_secret
 from inferql.settings import Settings
-from tests.support import GraphQLWebSocket, WebhookReceiver, free_port
-from tests.test_app import RunningServer
+from tests.support import GraphQLWebSocket, RunningServer, WebhookReceiver, free_port
 
 SECRET = "a-test-secret-that-is-long-enough-for-hs256"
 ISSUER, AUDIENCE = "https://issuer.test", "inferql-tests"

@@ -16,8 +16,7 @@ from inferql.inference.registry import ModelRegistry
 from inferql.security.apikeys import generate_key
 from inferql.settings import Settings
 from tests.redis_server import RedisServer
-from tests.support import free_port
-from tests.test_app import RunningServer
+from tests.support import RunningServer, free_port
 
 SUBMIT = """mutation($t: [String!]!, $k: String) {
   submitClassification(input: {texts: $t, idempotencyKey: $k}) { id owner }

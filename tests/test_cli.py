@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+import pytest
+from websockets.sync.client import connect
+from websockets.typing import Subprotocol
 
-from tests.support import free_port
+from tests.support import free_port, self_signed_certificate
 
 ROOT = Path(__file__).resolve().parents[1]
 INFERQL = [sys.executable, "-m", "inferql.cli"]
@@ -102,3 +107,51 @@ def test_keys_need_somewhere_to_keep_them() -> None:
     )
     assert result.returncode == 2
     assert "INFERQL_API_KEYS_FILE" in result.stderr
+
+
+def test_serve_speaks_https_and_wss_with_a_certificate(tmp_path: Path) -> None:
+    cert, key = self_signed_certificate(tmp_path)
+    port = free_port()
+    flags = ["--port", str(port), "--no-run-worker", "--log-level", "warning"]
+    tls = ["--ssl-certfile", str(cert), "--ssl-keyfile", str(key)]
+    process = subprocess.Popen(
+        [*INFERQL, "serve", *flags, *tls], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    trust = ssl.create_default_context(cafile=str(cert))
+    try:
+        with httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=trust) as client:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    health = client.get("/healthz", timeout=1)
+                    break
+                except httpx.TransportError:
+                    assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                    assert time.monotonic() < deadline, "the server did not start"
+                    time.sleep(0.1)
+            answer = client.post("/graphql", json={"query": "{ __typename }"})
+        with connect(
+            f"wss://127.0.0.1:{port}/graphql",
+            ssl=trust,
+            subprotocols=[Subprotocol("graphql-transport-ws")],
+        ) as ws:
+            ws.send(json.dumps({"type": "connection_init"}))
+            ack = json.loads(ws.recv(timeout=10))
+        with pytest.raises(httpx.TransportError):  # plain HTTP is not served on that port
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+
+    assert health.json() == {"status": "ok"}
+    assert answer.json() == {"data": {"__typename": "Query"}}
+    assert ack == {"type": "connection_ack"}
+
+
+def test_a_certificate_without_its_key_is_refused(tmp_path: Path) -> None:
+    cert, _ = self_signed_certificate(tmp_path)
+    result = subprocess.run(
+        [*INFERQL, "serve", "--ssl-certfile", str(cert)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    assert "ssl_certfile and ssl_keyfile" in result.stderr

@@ -202,6 +202,17 @@ class WebhookOutbox(Protocol):
         """Deliveries not yet sent."""
 
 
+class PersistedQueryStore(Protocol):
+    """Query documents by the SHA-256 of their text (hex), for automatic persisted
+    queries. Entries may expire or be evicted: a miss is never an error."""
+
+    async def get(self, sha256: str) -> str | None:
+        """The document stored under ``sha256``, or None."""
+
+    async def put(self, sha256: str, document: str) -> None:
+        """Store ``document`` under ``sha256`` (the caller has checked the hash)."""
+
+
 class Backend(Protocol):
     @property
     def jobs(self) -> JobStore: ...
@@ -226,6 +237,9 @@ class Backend(Protocol):
 
     @property
     def webhooks(self) -> WebhookOutbox: ...
+
+    @property
+    def persisted_queries(self) -> PersistedQueryStore: ...
 
     async def submit(self, job: Job) -> None:
         """Store a new QUEUED job, announce it (a QUEUED event) and put it on the work

@@ -256,6 +256,31 @@ class MemoryWebhookOutbox:
         return len(self._due)
 
 
+class MemoryPersistedQueryStore:
+    """An LRU of query documents by hash; an entry lives ``ttl`` seconds after it
+    was last stored or read."""
+
+    def __init__(self, *, ttl: float, max_entries: int) -> None:
+        self._entries: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self._ttl = ttl
+        self._max_entries = max_entries
+
+    async def get(self, sha256: str) -> str | None:
+        entry = self._entries.get(sha256)
+        now = time.monotonic()
+        if entry is None or entry[0] < now:
+            return None
+        self._entries[sha256] = (now + self._ttl, entry[1])
+        self._entries.move_to_end(sha256)
+        return entry[1]
+
+    async def put(self, sha256: str, document: str) -> None:
+        self._entries[sha256] = (time.monotonic() + self._ttl, document)
+        self._entries.move_to_end(sha256)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
+
 class MemoryBackend:
     """The embedded backend; see the module docstring."""
 
@@ -277,6 +302,9 @@ class MemoryBackend:
         self.idempotency = MemoryIdempotencyStore()
         self.rate_limits = LimitsRateLimitStore(MemoryStorage())
         self.webhooks = MemoryWebhookOutbox()
+        self.persisted_queries = MemoryPersistedQueryStore(
+            ttl=settings.apq_ttl_s, max_entries=settings.apq_max_entries
+        )
 
     async def submit(self, job: Job) -> None:
         await self.jobs.create(job)

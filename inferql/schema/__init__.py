@@ -7,13 +7,22 @@ import logging
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from inferql.persisted import PersistedQueries
 from inferql.resolvers.mutation import Mutation
 from inferql.resolvers.query import Query
 from inferql.resolvers.subscription import Subscription
 from inferql.schema.admission import AdmissionExtension
 from inferql.schema.errors import apply_error_code
+from inferql.schema.limits import (
+    ExtensionFactory,
+    PersistedQueryExtension,
+    guard_extensions,
+    strip_suggestions,
+)
+from inferql.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -23,22 +32,34 @@ class InferqlSchema(strawberry.Schema):
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         for error in errors:
+            if self.config.disable_field_suggestions:
+                strip_suggestions(error)
             apply_error_code(error, execution_context)
             logger.debug("graphql error %s: %s", error.extensions, error.message)
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema(
+    settings: Settings | None = None, persisted: PersistedQueries | None = None
+) -> strawberry.Schema:
+    """The schema with the limits of ``settings`` (the defaults when None) and,
+    when given, persisted queries."""
+    settings = settings if settings is not None else Settings.model_validate({})
+    # Factories: a fresh extension per request; the parse and validation LRU
+    # caches behind them are shared module-wide by maxsize.
+    extensions: list[ExtensionFactory] = [
+        *guard_extensions(settings),
+        lambda: ParserCache(maxsize=1024),
+        lambda: ValidationCache(maxsize=1024),
+        AdmissionExtension,
+    ]
+    if persisted is not None:
+        extensions.append(lambda: PersistedQueryExtension(persisted))  # last: see its doc
     return InferqlSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        # Factories: a fresh extension per request; the parse and validation LRU
-        # caches behind them are shared module-wide by maxsize.
-        extensions=[
-            lambda: ParserCache(maxsize=1024),
-            lambda: ValidationCache(maxsize=1024),
-            AdmissionExtension,
-        ],
+        extensions=extensions,
+        config=StrawberryConfig(disable_field_suggestions=not settings.field_suggestions),
     )
 
 

@@ -39,6 +39,9 @@ def apply_error_code(error: GraphQLError, context: ExecutionContext | None) -> N
 
 
 def _stage_code(error: GraphQLError, context: ExecutionContext | None) -> ErrorCode:
+    if error.message.endswith("Parsing aborted."):
+        # The parser's token limit (settings.max_query_tokens) stopped it.
+        return ErrorCode.QUERY_TOO_COMPLEX
     if error.message.startswith("Syntax Error"):
         return ErrorCode.GRAPHQL_PARSE_FAILED
     if error.message.startswith("Variable '$"):

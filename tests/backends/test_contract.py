@@ -153,6 +153,28 @@ async def test_the_cache_returns_what_was_put_marked_cached(backend: Backend) ->
     assert other_version == [None]
 
 
+async def test_persisted_queries_read_back_by_hash(backend: Backend) -> None:
+    store = backend.persisted_queries
+    assert await store.get("a" * 64) is None
+
+    await store.put("a" * 64, "{ models { name } }")
+    await store.put("b" * 64, "{ __typename }")
+
+    assert await store.get("a" * 64) == "{ models { name } }"
+    assert await store.get("b" * 64) == "{ __typename }"
+
+
+async def test_persisted_queries_expire_unless_read(backend_named: BackendFactory) -> None:
+    store = (await backend_named(apq_ttl_s=0.5)).persisted_queries  # after the last put or get
+    await store.put("c" * 64, "{ __typename }")
+    await store.put("d" * 64, "{ models { name } }")
+    for _ in range(3):
+        await asyncio.sleep(0.3)
+        assert await store.get("c" * 64) == "{ __typename }"
+
+    assert await store.get("d" * 64) is None
+
+
 async def test_submit_stores_announces_and_queues_a_job(backend: Backend) -> None:
     job = make_job("a")
     async with backend.events.subscribe(job.id) as stream:

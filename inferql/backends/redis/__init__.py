@@ -1,8 +1,9 @@
 """The scale-out backend: every API replica and worker shares one Redis.
 
 Jobs are hashes (``store``), the work queue a Stream with a consumer group
-(``queue``), events pub/sub (``events``), the inference cache strings with a
-TTL (``cache``); every key name is in ``keys``.
+(``queue``), events pub/sub (``events``), the inference cache and automatic
+persisted queries strings with a TTL (``cache``, ``persisted``); every key name
+is in ``keys``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from inferql.backends.redis.cache import RedisPredictionCache
 from inferql.backends.redis.connection import connect, reaching_redis
 from inferql.backends.redis.events import RedisEventBus
 from inferql.backends.redis.keys import Keys
+from inferql.backends.redis.persisted import RedisPersistedQueryStore
 from inferql.backends.redis.queue import RedisWorkQueue
 from inferql.backends.redis.security import (
     RedisIdempotencyStore,
@@ -62,6 +64,9 @@ class RedisBackend:
             )
         )
         self.webhooks = RedisWebhookOutbox(self.client, self.keys)
+        self.persisted_queries = RedisPersistedQueryStore(
+            self.client, self.keys, ttl=settings.apq_ttl_s
+        )
 
     async def submit(self, job: Job) -> None:
         """Store, announce and enqueue ``job`` in one MULTI/EXEC: a crash cannot

@@ -96,3 +96,7 @@ class Keys:
         """String (with a TTL): the cached prediction of ``model`` for ``text``."""
         digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
         return f"{self.prefix}cache:{model}:{digest}"
+
+    def persisted_query(self, sha256: str) -> str:
+        """String (with a TTL): an automatic persisted query's document by its hash."""
+        return f"{self.prefix}apq:{sha256}"

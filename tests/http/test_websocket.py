@@ -1,0 +1,126 @@
+"""graphql-transport-ws over a real websocket: the protocol's close codes and
+the server's pings."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
+
+from tests.http.conftest import ServerFactory
+from tests.support import GraphQLWebSocket, RunningServer
+
+EVENTS = "subscription { jobEvents { type } }"
+
+
+@pytest.fixture(scope="module")
+def server(serve: ServerFactory) -> RunningServer:
+    return serve(ws_init_timeout_s=0.5, ws_keep_alive_s=0.1)
+
+
+async def open_socket(server: RunningServer) -> ClientConnection:
+    return await connect(
+        server.ws_url, subprotocols=[Subprotocol("graphql-transport-ws")], open_timeout=10
+    )
+
+
+@pytest.fixture
+async def ws(server: RunningServer) -> AsyncIterator[ClientConnection]:
+    connection = await open_socket(server)
+    yield connection
+    await connection.close()
+
+
+async def send(ws: ClientConnection, message: dict[str, Any]) -> None:
+    await ws.send(json.dumps(message))
+
+
+async def receive(ws: ClientConnection) -> dict[str, Any]:
+    message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    return message
+
+
+async def init(ws: ClientConnection) -> None:
+    await send(ws, {"type": "connection_init", "payload": {}})
+    assert (await receive(ws))["type"] == "connection_ack"
+
+
+async def closed_with(ws: ClientConnection) -> int | None:
+    """Read until the server closes; its close code."""
+    with pytest.raises(ConnectionClosed):
+        while True:
+            await asyncio.wait_for(ws.recv(), 5)
+    return ws.close_code
+
+
+async def test_a_message_that_is_not_json_closes_4400(ws: ClientConnection) -> None:
+    await init(ws)
+    await ws.send("not json")
+    assert await closed_with(ws) == 4400
+
+
+async def test_subscribing_before_the_ack_closes_4401(ws: ClientConnection) -> None:
+    await send(ws, {"id": "1", "type": "subscribe", "payload": {"query": EVENTS}})
+    assert await closed_with(ws) == 4401
+
+
+async def test_no_connection_init_in_time_closes_4408(ws: ClientConnection) -> None:
+    assert await closed_with(ws) == 4408
+
+
+async def test_a_duplicate_operation_id_closes_4409(ws: ClientConnection) -> None:
+    await init(ws)
+    subscribe = {"id": "same", "type": "subscribe", "payload": {"query": EVENTS}}
+    await send(ws, subscribe)
+    await send(ws, subscribe)
+    assert await closed_with(ws) == 4409
+
+
+async def test_a_second_connection_init_closes_4429(ws: ClientConnection) -> None:
+    await init(ws)
+    await send(ws, {"type": "connection_init", "payload": {}})
+    assert await closed_with(ws) == 4429
+
+
+async def test_the_server_pings_an_idle_socket(ws: ClientConnection) -> None:
+    await init(ws)
+    assert await receive(ws) == {"type": "ping"}
+    await send(ws, {"type": "pong"})
+    assert await receive(ws) == {"type": "ping"}
+
+
+async def test_no_pings_when_switched_off(serve: ServerFactory) -> None:
+    quiet = serve(ws_keep_alive_s=0)
+    ws = await open_socket(quiet)
+    try:
+        await init(ws)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(ws.recv(), 0.5)
+    finally:
+        await ws.close()
+
+
+async def test_a_subscription_streams_between_pings(server: RunningServer) -> None:
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        submitted = await http.post(
+            "/graphql",
+            json={"query": 'mutation { submitClassification(input: {texts: ["hi"]}) { id } }'},
+        )
+    job_id = submitted.json()["data"]["submitClassification"]["id"]
+
+    async with GraphQLWebSocket(server.ws_url) as client:  # answers every ping
+        await asyncio.sleep(0.35)  # a few pings go by first
+        await client.subscribe(
+            "job", "subscription($id: ID!) { job(id: $id) { type job { id } } }", {"id": job_id}
+        )
+        first = await client.receive(timeout=5)
+
+    assert first["type"] == "next"
+    assert first["payload"]["data"]["job"] == {"type": "QUEUED", "job": {"id": job_id}}
