@@ -31,11 +31,9 @@ from inferql.security.admission import OperationPlan, text_cost
 class AdmissionExtension(SchemaExtension):
     async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context.context
-        plan = plan_operation(
-            self.execution_context.schema._schema,
-            self.execution_context,
-        )
-        await context.services.guard.admit(context.security, plan)
+        if context is not None:  # None only for in-process calls without a request
+            plan = plan_operation(self.execution_context.schema._schema, self.execution_context)
+            await context.services.guard.admit(context.security, plan)
         yield
 
     def get_results(self) -> dict[str, Any]:
