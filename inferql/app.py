@@ -29,6 +29,7 @@ from inferql.http.view import GraphQLView
 from inferql.inference import ModelProvider
 from inferql.inference.catalog import Catalog
 from inferql.jobs.service import JobService
+from inferql.jobs.webhooks import WebhookDispatcher
 from inferql.jobs.worker import Worker
 from inferql.observability import metrics
 from inferql.observability.middleware import RequestMiddleware
@@ -37,6 +38,7 @@ from inferql.observability.tracing import asgi_middleware, configure_tracing
 from inferql.persisted import PersistedQueries
 from inferql.resolvers.context import Services
 from inferql.schema import build_schema
+from inferql.security.guard import Guard
 from inferql.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -72,10 +74,12 @@ def create_app(
     catalog = catalog if catalog is not None else Catalog.load(settings.classifiers_path)
     backend = create_backend(settings)
     stats = StatsCollector(backend, window_s=settings.stats_window_s)
+    jobs = JobService(backend, catalog, settings)
     services = Services(
         settings=settings,
         catalog=catalog,
-        jobs=JobService(backend, catalog, settings),
+        jobs=jobs,
+        guard=Guard(settings, backend, jobs.idempotency),
         stats=stats,
     )
     if settings.runs_worker and models is None:
@@ -99,9 +103,12 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         worker = None
         stats_task = asyncio.create_task(stats.run(), name="inferql-stats")
+        dispatcher = None
         if runtime.models is not None:
             worker = Worker(backend, runtime.models, settings)
+            dispatcher = WebhookDispatcher(backend, settings)
             runtime.tasks.append(asyncio.create_task(worker.run(), name="inferql-worker"))
+            runtime.tasks.append(asyncio.create_task(dispatcher.run(), name="inferql-webhooks"))
             runtime.tasks.append(asyncio.create_task(_warm_up(runtime), name="inferql-warm-up"))
         try:
             yield
@@ -109,6 +116,8 @@ def create_app(
             if worker is not None:
                 worker.stop()
             stats_task.cancel()
+            if dispatcher is not None:
+                dispatcher.stop()
             if runtime.tasks:
                 _, pending = await asyncio.wait(runtime.tasks, timeout=_DRAIN_TIMEOUT_S)
                 for task in pending:

@@ -1,4 +1,4 @@
-"""The ``inferql`` command: ``serve``, ``worker`` and ``export-schema``.
+"""The ``inferql`` command: ``serve``, ``worker``, ``export-schema`` and ``keys``.
 
 Every setting is a flag of ``serve`` and ``worker``: ``--port`` mirrors ``INFERQL_PORT``, and so
 on; a flag wins over the environment, which wins over the default.
@@ -45,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export-schema", help="Print the GraphQL schema (SDL).")
     export.add_argument("--output", type=Path, help="Write to this file instead of stdout.")
     export.set_defaults(handler=run_export_schema)
+
+    from inferql.security.keys_cli import add_keys_commands
+
+    add_keys_commands(commands, add_settings_flags, run_keys)
     return parser
 
 
@@ -122,6 +126,12 @@ def run_worker(args: argparse.Namespace) -> int:
     configure_logging(settings)
     asyncio.run(run_worker_process(settings))
     return 0
+
+
+def run_keys(args: argparse.Namespace) -> int:
+    from inferql.security.keys_cli import run_keys as run
+
+    return run(settings_from(args), args)
 
 
 def run_export_schema(args: argparse.Namespace) -> int:

@@ -17,6 +17,13 @@ This is a leaf module: it imports nothing from the package, so every layer
   + DeadlineExceededError         DEADLINE_EXCEEDED
   + UnavailableError              UNAVAILABLE
   + OverloadedError               OVERLOADED
+  + RateLimitedError              RATE_LIMITED
+  + UnauthenticatedError          UNAUTHENTICATED
+  + ForbiddenError                FORBIDDEN
+  + IdempotencyKeyInUseError      IDEMPOTENCY_KEY_IN_USE
+  + IdempotencyKeyMismatchError   IDEMPOTENCY_KEY_MISMATCH
+
+Errors that say when to come back carry ``retry_after`` (seconds).
 """
 
 from __future__ import annotations
@@ -105,6 +112,39 @@ class UnavailableError(InferqlError):
 
 class OverloadedError(InferqlError):
     code = ErrorCode.OVERLOADED
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, **extensions: Any
+    ) -> None:
+        super().__init__(message, **extensions)
+        self.retry_after = retry_after
+
+
+class RateLimitedError(InferqlError):
+    """The caller sent more texts than its rate limit allows; ``retry_after`` says
+    when enough of the limit is back."""
+
+    code = ErrorCode.RATE_LIMITED
+
+    def __init__(self, message: str, *, retry_after: float, **extensions: Any) -> None:
+        super().__init__(message, **extensions)
+        self.retry_after = retry_after
+
+
+class UnauthenticatedError(InferqlError):
+    code = ErrorCode.UNAUTHENTICATED
+
+
+class ForbiddenError(InferqlError):
+    code = ErrorCode.FORBIDDEN
+
+
+class IdempotencyKeyInUseError(InferqlError):
+    code = ErrorCode.IDEMPOTENCY_KEY_IN_USE
+
+
+class IdempotencyKeyMismatchError(InferqlError):
+    code = ErrorCode.IDEMPOTENCY_KEY_MISMATCH
 
 
 class PersistedQueryNotFoundError(InferqlError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -180,3 +180,87 @@ class Settings(BaseSettings):
     def runs_worker(self) -> bool:
         """Whether the API process runs a worker: as told, else only when embedded."""
         return self.redis_url is None if self.run_worker is None else self.run_worker
+
+    # Security: authentication
+    auth: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Require credentials: `auto` turns them on when any API key or JWT "
+        "setting is given; `off` serves every request as one local caller (development).",
+    )
+    api_keys_file: Path | None = Field(
+        None,
+        description="Memory backend: the JSON file of hashed API keys and webhook secrets "
+        "that `inferql keys` manages.",
+    )
+    jwt_secret: SecretStr | None = Field(None, description="Secret that signs HS256 JWTs.")
+    jwt_jwks_file: Path | None = Field(
+        None, description="A JWKS file with the public keys that sign RS256 JWTs."
+    )
+    jwt_issuer: str | None = Field(
+        None, description="The `iss` every JWT must carry (required with JWTs)."
+    )
+    jwt_audience: str | None = Field(
+        None, description="The `aud` every JWT must carry (required with JWTs)."
+    )
+    jwt_scopes_claim: str = Field(
+        "scope", description="JWT claim with the scopes: a space-separated string or a list."
+    )
+    jwt_leeway_s: float = Field(
+        30, ge=0, description="Clock skew allowed when checking a JWT's `exp` and `nbf`."
+    )
+
+    # Security: rate limits, back-pressure, idempotency
+    rate_limit_texts: int | None = Field(
+        None, ge=1, description="Texts each caller may send per window (unset: no limit)."
+    )
+    rate_limit_window_s: int = Field(
+        60, ge=1, description="The window of `rate_limit_texts`, in seconds."
+    )
+    max_queue_depth: int | None = Field(
+        10_000,
+        ge=0,
+        description="Jobs waiting for a worker before new work is refused with OVERLOADED "
+        "(unset: no bound).",
+    )
+    idempotency_retention_s: float = Field(
+        86_400, gt=0, description="How long an idempotency key is remembered."
+    )
+
+    # Webhooks
+    webhook_allowed_hosts: str | None = Field(
+        None,
+        description="Comma-separated host names webhooks may go to (`*.example.com` for "
+        "subdomains); unset: any public host.",
+    )
+    webhook_allow_private: bool = Field(
+        False,
+        description="Allow webhooks to loopback, private and link-local addresses.",
+    )
+    webhook_max_attempts: int = Field(
+        8, ge=1, description="Deliveries tried per webhook before it is dropped."
+    )
+    webhook_retry_base_s: float = Field(
+        5, gt=0, description="Delay before the first webhook retry; doubles every attempt."
+    )
+    webhook_timeout_s: float = Field(
+        10, gt=0, description="How long one webhook delivery may take."
+    )
+
+    @model_validator(mode="after")
+    def _jwt_needs_issuer_and_audience(self) -> Settings:
+        if (self.jwt_secret or self.jwt_jwks_file) and not (self.jwt_issuer and self.jwt_audience):
+            raise ValueError("jwt_issuer and jwt_audience are required when JWTs are accepted")
+        return self
+
+    @property
+    def auth_enabled(self) -> bool:
+        """Whether requests need credentials (see ``auth``)."""
+        if self.auth != "auto":
+            return self.auth == "on"
+        return any((self.api_keys_file, self.jwt_secret, self.jwt_jwks_file))
+
+    @property
+    def webhook_hosts(self) -> tuple[str, ...]:
+        """``webhook_allowed_hosts`` as lower-case names; empty means any public host."""
+        raw = self.webhook_allowed_hosts or ""
+        return tuple(h.strip().lower() for h in raw.split(",") if h.strip())

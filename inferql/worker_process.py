@@ -14,6 +14,7 @@ import signal
 
 from inferql.backends import create_backend
 from inferql.inference.catalog import Catalog
+from inferql.jobs.webhooks import WebhookDispatcher
 from inferql.jobs.worker import Worker
 from inferql.observability.metrics import serve_metrics
 from inferql.observability.tracing import configure_tracing
@@ -35,9 +36,16 @@ async def run_worker_process(settings: Settings) -> None:
     await asyncio.to_thread(models.load, default)
     backend = create_backend(settings)
     worker = Worker(backend, models, settings)
+    # Webhooks of finished jobs are sent from the workers; pending ones wait in Redis.
+    dispatcher = WebhookDispatcher(backend, settings)
+
+    def stop() -> None:
+        worker.stop()
+        dispatcher.stop()
+
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, worker.stop)
+        loop.add_signal_handler(signum, stop)
     logger.info(
         "worker ready: model %s loaded, batches of up to %d texts, waiting up to %g ms",
         default,
@@ -45,7 +53,7 @@ async def run_worker_process(settings: Settings) -> None:
         settings.max_wait_ms,
     )
     try:
-        await worker.run()
+        await asyncio.gather(worker.run(), dispatcher.run())
     finally:
         await backend.close()
     logger.info("worker stopped")

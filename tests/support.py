@@ -164,8 +164,9 @@ class RunningServer:
 class GraphQLWebSocket:
     """A minimal graphql-transport-ws client over a real websocket, for tests."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, payload: dict[str, Any] | None = None) -> None:
         self.url = url
+        self.payload = payload or {}
         self._ws: Any = None
 
     async def __aenter__(self) -> GraphQLWebSocket:
@@ -173,7 +174,7 @@ class GraphQLWebSocket:
         from websockets.typing import Subprotocol
 
         self._ws = await connect(self.url, subprotocols=[Subprotocol("graphql-transport-ws")])
-        await self.send({"type": "connection_init", "payload": {}})
+        await self.send({"type": "connection_init", "payload": self.payload})
         ack = await self.receive()
         assert ack["type"] == "connection_ack", ack
         return self
@@ -209,3 +210,59 @@ class GraphQLWebSocket:
                 messages.append(message)
                 if message["type"] in ("complete", "error"):
                     return messages
+
+
+class WebhookReceiver:
+    """A real HTTP server on loopback that records every POST it gets. It answers
+    each request with the next status of ``statuses`` (then 204); a status of 0
+    makes it hang up without answering."""
+
+    def __init__(self, statuses: Sequence[int] = ()) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self._statuses = list(statuses)
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                with receiver._lock:
+                    receiver.requests.append(
+                        ({k.lower(): v for k, v in self.headers.items()}, body)
+                    )
+                    status = receiver._statuses.pop(0) if receiver._statuses else 204
+                if status == 0:
+                    self.close_connection = True
+                    return
+                self.send_response(status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port: int = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/hooks"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> WebhookReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    async def until_received(
+        self, count: int, timeout: float = 20
+    ) -> list[tuple[dict[str, str], bytes]]:
+        """The first ``count`` requests, once they have arrived."""
+        async with asyncio.timeout(timeout):
+            while True:
+                with self._lock:
+                    if len(self.requests) >= count:
+                        return list(self.requests[:count])
+                await asyncio.sleep(0.02)

@@ -211,3 +211,25 @@ async def test_a_stats_interval_out_of_range_is_bad_input(server: RunningServer)
 
     errors = messages[0]["payload"]["errors"]
     assert [e["extensions"]["code"] for e in errors] == ["BAD_USER_INPUT"]
+
+
+async def test_rate_limit_refusals_are_counted(
+    model_registry: ModelRegistry, catalog: Catalog
+) -> None:
+    settings = Settings.model_validate(
+        {"port": free_port(), "rate_limit_texts": 2, "rate_limit_window_s": 60}
+    )
+    with RunningServer(settings, model_registry, catalog) as limited:
+        async with httpx.AsyncClient(base_url=limited.url, timeout=60) as http:
+            before = await scrape(http)
+            refused = await http.post(
+                "/graphql",
+                json={"query": '{ classifyBatch(texts: ["a", "b", "c"]) { label } }'},
+            )
+            after = await scrape(http)
+
+    assert refused.status_code == 429
+    grew = value(after, "inferql_rate_limited_total", limit="texts") - value(
+        before, "inferql_rate_limited_total", limit="texts"
+    )
+    assert grew == 1

@@ -68,6 +68,47 @@ def test_invalid_settings_are_refused_clearly() -> None:
     assert "port" in result.stderr
 
 
+def test_keys_create_list_and_revoke(tmp_path: Path) -> None:
+    keys_file = tmp_path / "keys.json"
+
+    def keys(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*INFERQL, "keys", *args, "--api-keys-file", str(keys_file)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    created = keys("create", "--name", "web", "--owner", "acme", "--scopes", "classify")
+    fields = dict(line.split(":", 1) for line in created.stdout.splitlines())
+    key, key_id = fields["api key"].strip(), fields["key id"].strip()
+    listed = keys("list")
+    revoked = keys("revoke", key_id)
+    after = keys("list")
+    secret = keys("webhook-secret", "acme")
+    unknown = keys("create", "--name", "x", "--owner", "acme", "--scopes", "root")
+
+    assert created.returncode == 0 and key.startswith("iqk_")
+    assert "shown this once" in created.stderr
+    assert key not in keys_file.read_text()  # only its hash is stored
+    assert oct(keys_file.stat().st_mode & 0o777) == "0o600"
+    assert [key_id, "web", "acme", "classify", "active"] == [
+        listed.stdout.splitlines()[1].split()[i] for i in (0, 1, 2, 3, 6)
+    ]
+    assert revoked.returncode == 0 and "revoked" in after.stdout.splitlines()[1]
+    assert secret.stdout.strip() == fields["webhook secret"].strip()
+    assert unknown.returncode == 2
+
+
+def test_keys_need_somewhere_to_keep_them() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INFERQL_")}
+    result = subprocess.run(
+        [*INFERQL, "keys", "list"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert result.returncode == 2
+    assert "INFERQL_API_KEYS_FILE" in result.stderr
+
+
 def test_serve_speaks_https_and_wss_with_a_certificate(tmp_path: Path) -> None:
     cert, key = self_signed_certificate(tmp_path)
     port = free_port()

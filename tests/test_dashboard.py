@@ -3,6 +3,7 @@ page in headless Chromium (tests/browser.py), and a person's clicks."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,8 +12,10 @@ import httpx
 import pytest
 
 from inferql.app import DASHBOARD_DIR
+from inferql.backends.keyfile import FileKeyStore
 from inferql.inference.catalog import Catalog
 from inferql.inference.registry import ModelRegistry
+from inferql.security.apikeys import generate_key
 from inferql.settings import Settings
 from tests.browser import Chromium
 from tests.support import RunningServer, free_port
@@ -168,3 +171,40 @@ async def test_the_page_works_where_only_its_own_operations_may_run(
 
     assert label == "negative"
     assert banner_hidden, "the page showed an error"
+
+
+@pytest.fixture(scope="module")
+def keyed(
+    model_registry: ModelRegistry, catalog: Catalog, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[RunningServer, str]]:
+    """A server that needs an API key, and one key (scopes classify and jobs)."""
+    keys_file = tmp_path_factory.mktemp("keys") / "keys.json"
+    record, token = generate_key("dashboard", "dana", frozenset({"classify", "jobs"}))
+    asyncio.run(FileKeyStore(keys_file).add(record))
+    settings = Settings.model_validate(
+        {"port": free_port(), "max_wait_ms": 10, "api_keys_file": keys_file}
+    )
+    with RunningServer(settings, model_registry, catalog) as running:
+        yield running, token
+
+
+@pytest.mark.timeout(240)
+async def test_with_authentication_the_page_asks_for_a_key_then_works(
+    keyed: tuple[RunningServer, str],
+) -> None:
+    server, token = keyed
+    async with Chromium() as page:
+        await page.navigate(f"{server.url}/dashboard/")
+        refused = await page.wait_for(f"{q('[data-testid=banner]')}.textContent")
+        assert await page.evaluate(f"{q('[data-testid=stat-succeeded]')}.textContent") == "–"
+
+        await page.type_text("[data-testid=api-key]", token)
+        await page.click("#key-form button[type=submit]")
+        await page.wait_for(f"{q('[data-testid=connection]')}.dataset.state === 'live'")
+        await page.wait_for(f"{q('[data-testid=stat-succeeded]')}.textContent !== '–'")
+        await page.type_text("[data-testid=submit-text]", "This keyboard is fantastic")
+        await page.click("[data-testid=submit-button]")
+        label = await page.wait_for(f"{q('[data-testid=result-label]')}?.textContent")
+
+    assert "API key" in refused  # UNAUTHENTICATED, with a hint to enter a key
+    assert label == "positive"

@@ -1,6 +1,11 @@
-"""The backend contract: five small interfaces, each with a memory and a Redis
+"""The backend contract: small interfaces, each with a memory and a Redis
 implementation. Every method may raise ``inferql.errors.UnavailableError``
-when the backend cannot be reached."""
+when the backend cannot be reached.
+
+Jobs: JobStore, WorkQueue, EventBus, PredictionCache. Security and delivery:
+KeyStore (API keys, webhook secrets), IdempotencyStore, RateLimitStore and
+WebhookOutbox.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from typing import Any, Protocol
 
 from inferql.inference import ModelRef, Prediction
 from inferql.jobs.model import Job, JobEvent, JobStatus
+from inferql.security.apikeys import ApiKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,8 +36,16 @@ class JobStore(Protocol):
     async def get(self, job_id: str) -> Job | None:
         """The job, or None if it does not exist (or has expired)."""
 
-    async def list(self, *, status: JobStatus | None, before: str | None, limit: int) -> list[Job]:
-        """Up to ``limit`` jobs, newest first, with ids below ``before`` when given."""
+    async def list(
+        self,
+        *,
+        status: JobStatus | None,
+        before: str | None,
+        limit: int,
+        owner: str | None = None,
+    ) -> list[Job]:
+        """Up to ``limit`` jobs, newest first, with ids below ``before`` when given,
+        only those of ``owner`` when given."""
 
     async def update(self, job_id: str, expect: frozenset[JobStatus], **changes: Any) -> Job | None:
         """Apply ``changes`` atomically if the job's status is in ``expect``, bump its
@@ -89,6 +103,108 @@ class PredictionCache(Protocol):
         """Remember predictions of ``model`` for ``texts``."""
 
 
+class KeyStore(Protocol):
+    """API keys (hashed) and each owner's webhook signing secret."""
+
+    async def add(self, key: ApiKey) -> None:
+        """Store a new key."""
+
+    async def find(self, key_id: str) -> ApiKey | None:
+        """The key with this id, revoked or not; None if there is none."""
+
+    async def all(self) -> list[ApiKey]:
+        """Every key, oldest first."""
+
+    async def revoke(self, key_id: str) -> ApiKey | None:
+        """Mark a key revoked (it stops working at once) and return it; None if
+        there is no such key. Revoking twice keeps the first time."""
+
+    async def webhook_secret(self, owner: str) -> str | None:
+        """The secret that signs ``owner``'s webhooks, or None if it has none."""
+
+    async def set_webhook_secret(self, owner: str, secret: str) -> None:
+        """Give ``owner`` a (new) webhook secret."""
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    """What one idempotency key stands for: the fingerprint of the request that
+    first used it and, once that request is done, the job it created."""
+
+    fingerprint: str
+    done: bool = False
+    job_id: str | None = None
+
+
+class IdempotencyStore(Protocol):
+    async def claim(
+        self, owner: str, key: str, fingerprint: str, *, lock_s: float
+    ) -> IdempotencyRecord | None:
+        """Atomically create an in-flight record for (owner, key) unless one exists.
+        Return None when it was created (the caller now holds the key) and the
+        existing record otherwise. An in-flight record lapses after ``lock_s``
+        seconds, so a holder that died does not block the key for ever."""
+
+    async def complete(
+        self, owner: str, key: str, job_id: str | None, *, retention_s: float
+    ) -> None:
+        """Mark the key done with the job it created; keep it ``retention_s``."""
+
+    async def release(self, owner: str, key: str) -> None:
+        """Forget an in-flight key whose request created nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitWindow:
+    """A sliding-window counter as the store sees it: the count of the previous
+    and of the current window, and the seconds until each expires."""
+
+    previous_count: int
+    previous_expires_in: float
+    current_count: int
+    current_expires_in: float
+
+
+class RateLimitStore(Protocol):
+    async def hit(self, key: str, cost: int, *, limit: int, window_s: int) -> bool:
+        """Count ``cost`` against ``key`` if that keeps it within ``limit`` per
+        ``window_s`` (a sliding window); return whether it was counted."""
+
+    async def window(self, key: str, *, limit: int, window_s: int) -> RateLimitWindow:
+        """The counters of ``key`` now."""
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDelivery:
+    """One webhook to send. ``id`` is the Standard Webhooks message id: the same
+    for every attempt, so a receiver can drop duplicates."""
+
+    id: str
+    job_id: str
+    owner: str
+    url: str
+    payload: str
+    attempt: int = 0
+
+
+class WebhookOutbox(Protocol):
+    async def add(self, delivery: WebhookDelivery, *, due: float) -> None:
+        """Store a delivery to send at ``due`` (a Unix time)."""
+
+    async def take(self, *, now: float, limit: int, lease_s: float) -> list[WebhookDelivery]:
+        """Up to ``limit`` deliveries due by ``now``, each leased for ``lease_s``
+        seconds: a lease that lapses (its sender died) makes it due again."""
+
+    async def reschedule(self, delivery: WebhookDelivery, *, due: float) -> None:
+        """Store ``delivery`` (with its attempt count) to be sent again at ``due``."""
+
+    async def remove(self, delivery_id: str) -> None:
+        """Forget a delivery: it was sent, or it will never be."""
+
+    async def pending(self) -> int:
+        """Deliveries not yet sent."""
+
+
 class PersistedQueryStore(Protocol):
     """Query documents by the SHA-256 of their text (hex), for automatic persisted
     queries. Entries may expire or be evicted: a miss is never an error."""
@@ -112,6 +228,18 @@ class Backend(Protocol):
 
     @property
     def cache(self) -> PredictionCache: ...
+
+    @property
+    def api_keys(self) -> KeyStore: ...
+
+    @property
+    def idempotency(self) -> IdempotencyStore: ...
+
+    @property
+    def rate_limits(self) -> RateLimitStore: ...
+
+    @property
+    def webhooks(self) -> WebhookOutbox: ...
 
     @property
     def persisted_queries(self) -> PersistedQueryStore: ...

@@ -17,8 +17,18 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from inferql.backends.base import Delivery, EventStream
+from limits.aio.storage import MemoryStorage
+
+from inferql.backends.base import (
+    Delivery,
+    EventStream,
+    IdempotencyRecord,
+    KeyStore,
+    WebhookDelivery,
+)
 from inferql.backends.fanout import Fanout
+from inferql.backends.keyfile import FileKeyStore, MemoryKeyStore
+from inferql.backends.ratelimit import LimitsRateLimitStore
 from inferql.inference import ModelRef, Prediction
 from inferql.jobs.model import Job, JobEvent, JobEventType, JobStatus
 from inferql.settings import Settings
@@ -28,6 +38,7 @@ class MemoryJobStore:
     def __init__(self, *, retention: timedelta, max_jobs: int) -> None:
         self._jobs: dict[str, Job] = {}
         self._ids: list[str] = []  # ascending; ids sort by creation time
+        self._ids_by_owner: dict[str, list[str]] = {}  # the same, per owner
         self._retention = retention
         self._max_jobs = max_jobs
         self._counters: Counter[str] = Counter()
@@ -38,18 +49,27 @@ class MemoryJobStore:
         if job.status.terminal:
             self._counters[job.status.value.lower()] += 1
         bisect.insort(self._ids, job.id)
+        bisect.insort(self._ids_by_owner.setdefault(job.owner, []), job.id)
         self._evict()
 
     async def get(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)
 
-    async def list(self, *, status: JobStatus | None, before: str | None, limit: int) -> list[Job]:
-        end = len(self._ids) if before is None else bisect.bisect_left(self._ids, before)
+    async def list(
+        self,
+        *,
+        status: JobStatus | None,
+        before: str | None,
+        limit: int,
+        owner: str | None = None,
+    ) -> list[Job]:
+        ids = self._ids if owner is None else self._ids_by_owner.get(owner, [])
+        end = len(ids) if before is None else bisect.bisect_left(ids, before)
         page: list[Job] = []
         for i in range(end - 1, -1, -1):
             if len(page) == limit:
                 break
-            job = self._jobs[self._ids[i]]
+            job = self._jobs[ids[i]]
             if status is None or job.status is status:
                 page.append(job)
         return page
@@ -80,7 +100,11 @@ class MemoryJobStore:
             )
             if not expired and len(self._ids) <= self._max_jobs:
                 return
-            del self._jobs[self._ids.pop(0)]
+            gone = self._jobs.pop(self._ids.pop(0))
+            owned = self._ids_by_owner[gone.owner]
+            owned.pop(0)  # the owner's oldest is the oldest overall of theirs
+            if not owned:
+                del self._ids_by_owner[gone.owner]
 
 
 class MemoryWorkQueue:
@@ -180,6 +204,68 @@ class MemoryPredictionCache:
             self._entries.popitem(last=False)
 
 
+class MemoryIdempotencyStore:
+    def __init__(self) -> None:
+        self._records: dict[tuple[str, str], tuple[float, IdempotencyRecord]] = {}
+        self._claims = 0
+
+    async def claim(
+        self, owner: str, key: str, fingerprint: str, *, lock_s: float
+    ) -> IdempotencyRecord | None:
+        now = time.monotonic()
+        found = self._records.get((owner, key))
+        if found is not None and found[0] > now:
+            return found[1]
+        self._records[(owner, key)] = (now + lock_s, IdempotencyRecord(fingerprint))
+        self._expire(now)
+        return None
+
+    async def complete(
+        self, owner: str, key: str, job_id: str | None, *, retention_s: float
+    ) -> None:
+        found = self._records.get((owner, key))
+        if found is not None:
+            record = replace(found[1], done=True, job_id=job_id)
+            self._records[(owner, key)] = (time.monotonic() + retention_s, record)
+
+    async def release(self, owner: str, key: str) -> None:
+        found = self._records.get((owner, key))
+        if found is not None and not found[1].done:
+            del self._records[(owner, key)]
+
+    def _expire(self, now: float) -> None:
+        # Lapsed records are harmless (a claim overwrites them); sweep now and then.
+        self._claims += 1
+        if self._claims % 256 == 0:
+            for scope in [s for s, (expires, _) in self._records.items() if expires <= now]:
+                del self._records[scope]
+
+
+class MemoryWebhookOutbox:
+    def __init__(self) -> None:
+        self._due: dict[str, tuple[float, WebhookDelivery]] = {}
+
+    async def add(self, delivery: WebhookDelivery, *, due: float) -> None:
+        self._due[delivery.id] = (due, delivery)
+
+    async def take(self, *, now: float, limit: int, lease_s: float) -> list[WebhookDelivery]:
+        ready = sorted((d for d in self._due.values() if d[0] <= now), key=lambda d: d[0])
+        taken = [delivery for _, delivery in ready[:limit]]
+        for delivery in taken:
+            self._due[delivery.id] = (now + lease_s, delivery)
+        return taken
+
+    async def reschedule(self, delivery: WebhookDelivery, *, due: float) -> None:
+        if delivery.id in self._due:
+            self._due[delivery.id] = (due, delivery)
+
+    async def remove(self, delivery_id: str) -> None:
+        self._due.pop(delivery_id, None)
+
+    async def pending(self) -> int:
+        return len(self._due)
+
+
 class MemoryPersistedQueryStore:
     """An LRU of query documents by hash; an entry lives ``ttl`` seconds after it
     was last stored or read."""
@@ -218,6 +304,14 @@ class MemoryBackend:
         self.cache = MemoryPredictionCache(
             ttl=settings.cache_ttl_s, max_entries=settings.cache_max_entries
         )
+        self.api_keys: KeyStore = (
+            MemoryKeyStore()
+            if settings.api_keys_file is None
+            else FileKeyStore(settings.api_keys_file)
+        )
+        self.idempotency = MemoryIdempotencyStore()
+        self.rate_limits = LimitsRateLimitStore(MemoryStorage())
+        self.webhooks = MemoryWebhookOutbox()
         self.persisted_queries = MemoryPersistedQueryStore(
             ttl=settings.apq_ttl_s, max_entries=settings.apq_max_entries
         )

@@ -31,11 +31,13 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema.base import BaseSchema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
+from strawberry.types.unset import UNSET, UnsetType
 
 from inferql.errors import BadRequestError, ErrorCode, InferqlError, PayloadTooLargeError
 from inferql.http.media import MediaType, is_json_body, negotiate
@@ -43,6 +45,7 @@ from inferql.http.status import code_headers, request_error_status
 from inferql.http.websocket import PingingTransportWSHandler
 from inferql.resolvers.context import Context, Services
 from inferql.schema.errors import INTERNAL_MESSAGE
+from inferql.security.guard import HttpOutcome, RequestSecurity
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +74,49 @@ class GraphQLView(GraphQL[Context, None]):
             services=self.services,
             request=request,
             response=response if isinstance(response, Response) else None,
+            security=RequestSecurity(
+                transport="websocket" if isinstance(request, WebSocket) else "http"
+            ),
         )
+
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: Any,
+        request_data: Any,
+        context: Context,
+        root_value: None,
+        sub_response: Response,
+    ) -> Any:
+        """Run one operation under the security guard: credentials, the
+        Idempotency-Key header, and the statuses and headers of its refusals."""
+
+        def set_response(outcome: HttpOutcome) -> None:
+            if outcome.status is not None:
+                sub_response.status_code = outcome.status
+            sub_response.headers.update(outcome.headers)
+
+        return await self.services.guard.run_http(
+            context.security,
+            request.headers,
+            request_adapter.method,
+            request_data,
+            lambda: super(GraphQLView, self).execute_operation(
+                request, request_adapter, request_data, context, root_value, sub_response
+            ),
+            set_response,
+        )
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Authenticate a websocket once, from its connection_init payload; a
+        refused one is closed with 4403."""
+        assert isinstance(context.request, WebSocket)
+        if not await self.services.guard.connect_websocket(
+            context.security, context.connection_params, context.request.headers
+        ):
+            raise ConnectionRejectionError()
+        unset: UnsetType = UNSET
+        return unset
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from inferql.inference import ModelRef, Prediction
+from inferql.security.caller import LOCAL_OWNER
 
 
 class JobStatus(StrEnum):
@@ -64,6 +65,11 @@ class Job:
     predictions: tuple[Prediction, ...] | None = None
     error: JobError | None = None
     revision: int = 0
+    # Who submitted it: only they (and admins) see it. The local caller when
+    # authentication is off.
+    owner: str = LOCAL_OWNER
+    # Where the terminal event is POSTed, if anywhere.
+    webhook_url: str | None = None
     # Where the job came from, so the worker's logs and spans join the request's:
     # the request id (X-Request-ID) and the W3C `traceparent` of the submitting span.
     request_id: str | None = None

@@ -3,6 +3,10 @@
 It validates input, answers from the inference cache where it can, creates and
 enqueues jobs, and watches them through the event bus. Errors are domain errors
 from ``inferql.errors``; mapping them to GraphQL is the resolvers' business.
+
+Every method takes the ``caller``: a job belongs to whoever submitted it, and a
+caller sees only its own jobs (an admin sees all). Someone else's job looks
+exactly like a missing one. The default caller is the local one (auth off).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import asyncio
 import base64
 import binascii
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from inferql.backends.base import Backend
@@ -26,8 +30,11 @@ from inferql.errors import (
 )
 from inferql.inference import ModelRef, Prediction
 from inferql.inference.catalog import Catalog
+from inferql.jobs import webhooks
+from inferql.jobs.idempotency import Claim, Idempotency, fingerprint, replayed_job
 from inferql.jobs.model import Job, JobEvent, JobEventType, JobStatus, event_for, new_job_id
 from inferql.observability.jobs import JobTelemetry
+from inferql.security.caller import LOCAL_CALLER, Caller
 from inferql.settings import Settings
 
 _CANCELABLE = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
@@ -63,6 +70,13 @@ class JobService:
         self._catalog = catalog
         self._settings = settings
         self._telemetry = JobTelemetry(settings)
+        self._idempotency = Idempotency(
+            backend.idempotency, retention_s=settings.idempotency_retention_s
+        )
+
+    @property
+    def idempotency(self) -> Idempotency:
+        return self._idempotency
 
     # -- submitting ---------------------------------------------------------
 
@@ -95,18 +109,80 @@ class JobService:
                     limit=limits.max_text_chars,
                 )
 
-    async def submit(self, texts: Sequence[str], model: str | None = None) -> Job:
+    async def submit(
+        self,
+        texts: Sequence[str],
+        model: str | None = None,
+        *,
+        caller: Caller = LOCAL_CALLER,
+        webhook_url: str | None = None,
+    ) -> Job:
         """Create a job and queue it. If every text is in the inference cache the
-        job is created already SUCCEEDED and never reaches a worker."""
+        job is created already SUCCEEDED and never reaches a worker. A job with a
+        ``webhook_url`` has it POSTed there when it ends (BadUserInputError for a
+        destination that is not allowed, or an owner without a webhook secret)."""
         self.validate_texts(texts)
         ref = self.resolve_model(model)
+        if webhook_url is not None:
+            await self._check_webhook(webhook_url, caller)
+        template = Job(
+            id="", model=ref, texts=tuple(texts), owner=caller.owner, webhook_url=webhook_url
+        )
         cached = await self._backend.cache.get_many(ref, texts)
         self._telemetry.cache_lookup(cached)
         if all(p is not None for p in cached):
-            return await self._create_finished(ref, texts, _merge(cached, ()))
-        return await self._enqueue(ref, texts)
+            return await self._create_finished(template, _merge(cached, ()))
+        return await self._enqueue(template)
 
-    async def classify(self, texts: Sequence[str], model: str | None = None) -> list[Prediction]:
+    async def submit_once(
+        self,
+        texts: Sequence[str],
+        model: str | None = None,
+        *,
+        caller: Caller = LOCAL_CALLER,
+        webhook_url: str | None = None,
+        idempotency_key: str | None = None,
+        request_claim: Claim | None = None,
+    ) -> tuple[Job, bool]:
+        """``submit`` under an idempotency key: the input field's ``idempotency_key``
+        or else the HTTP request's claimed ``Idempotency-Key`` header. Returns the
+        job and whether it is a replay of an earlier request's job."""
+
+        async def create() -> Job:
+            return await self.submit(texts, model, caller=caller, webhook_url=webhook_url)
+
+        if idempotency_key is not None:
+            print_ = fingerprint({"texts": list(texts), "model": model, "webhookUrl": webhook_url})
+            return await self._idempotency.run(
+                caller.owner, idempotency_key, print_, create, self._backend.jobs.get
+            )
+        if request_claim is None:
+            return await create(), False
+        if request_claim.used:
+            raise BadUserInputError(
+                "An Idempotency-Key header covers one submission per request; give each "
+                "submission its own `idempotencyKey` instead.",
+                argument="idempotencyKey",
+            )
+        request_claim.used = True
+        if request_claim.replay:
+            return await replayed_job(request_claim, self._backend.jobs.get), True
+        job = await create()
+        request_claim.job_id = job.id
+        return job, False
+
+    async def _check_webhook(self, url: str, caller: Caller) -> None:
+        await webhooks.resolve(webhooks.check_url(url, self._settings), self._settings)
+        if await self._backend.api_keys.webhook_secret(caller.owner) is None:
+            raise BadUserInputError(
+                f"No webhook secret exists for {caller.owner!r}, so its webhooks cannot be "
+                f"signed; create one with `inferql keys webhook-secret {caller.owner}`.",
+                argument="webhookUrl",
+            )
+
+    async def classify(
+        self, texts: Sequence[str], model: str | None = None, *, caller: Caller = LOCAL_CALLER
+    ) -> list[Prediction]:
         """Predictions for ``texts``, waiting at most the sync deadline.
 
         Cache hits are answered at once; the misses become one job. Raises
@@ -114,9 +190,11 @@ class JobService:
         the job's own error when it fails.
         """
         self.validate_texts(texts)
-        return await self.classify_resolved(self.resolve_model(model), texts)
+        return await self.classify_resolved(self.resolve_model(model), texts, caller=caller)
 
-    async def classify_resolved(self, ref: ModelRef, texts: Sequence[str]) -> list[Prediction]:
+    async def classify_resolved(
+        self, ref: ModelRef, texts: Sequence[str], *, caller: Caller = LOCAL_CALLER
+    ) -> list[Prediction]:
         """``classify`` for texts the caller has validated and a model it has resolved
         (the per-request DataLoader does both per field, for precise errors)."""
         found = await self._backend.cache.get_many(ref, texts)
@@ -124,7 +202,7 @@ class JobService:
         misses = [text for text, p in zip(texts, found, strict=True) if p is None]
         if not misses:
             return _merge(found, ())
-        job = await self._enqueue(ref, misses)
+        job = await self._enqueue(Job(id="", model=ref, texts=tuple(misses), owner=caller.owner))
         timeout = self._settings.sync_deadline_ms / 1000
         try:
             job = await self.wait(job.id, timeout)
@@ -139,11 +217,10 @@ class JobService:
             raise _job_failure(job)
         return _merge(found, job.predictions)
 
-    async def _enqueue(self, ref: ModelRef, texts: Sequence[str]) -> Job:
-        job = Job(
+    async def _enqueue(self, template: Job) -> Job:
+        job = replace(
+            template,
             id=new_job_id(),
-            model=ref,
-            texts=tuple(texts),
             request_id=self._telemetry.request_id(),
             trace_parent=self._telemetry.trace_parent(),
         )
@@ -152,25 +229,23 @@ class JobService:
         self._telemetry.event(JobEvent(JobEventType.QUEUED, job))
         return job
 
-    async def _create_finished(
-        self, ref: ModelRef, texts: Sequence[str], predictions: list[Prediction]
-    ) -> Job:
+    async def _create_finished(self, template: Job, predictions: list[Prediction]) -> Job:
         now = datetime.now(UTC)
-        job = Job(
+        job = replace(
+            template,
             id=new_job_id(),
-            model=ref,
-            texts=tuple(texts),
             status=JobStatus.SUCCEEDED,
             created_at=now,
             started_at=now,
             finished_at=now,
-            done=len(texts),
+            done=template.total,
             predictions=tuple(predictions),
             request_id=self._telemetry.request_id(),
         )
         await self._backend.jobs.create(job)
         self._telemetry.submitted(job)
         await self._publish(JobEvent(JobEventType.SUCCEEDED, job))
+        await webhooks.enqueue(self._backend, job)
         return job
 
     async def _publish(self, event: JobEvent) -> None:
@@ -179,11 +254,18 @@ class JobService:
 
     # -- reading ------------------------------------------------------------
 
-    async def get(self, job_id: str) -> Job | None:
-        return await self._backend.jobs.get(job_id)
+    async def get(self, job_id: str, *, caller: Caller = LOCAL_CALLER) -> Job | None:
+        """The job, or None if it does not exist or is not the caller's."""
+        job = await self._backend.jobs.get(job_id)
+        return job if job is not None and caller.sees(job.owner) else None
 
     async def list(
-        self, *, first: int | None, after: str | None, status: JobStatus | None
+        self,
+        *,
+        first: int | None,
+        after: str | None,
+        status: JobStatus | None,
+        caller: Caller = LOCAL_CALLER,
     ) -> JobPage:
         limit = self._settings.max_page_size if first is None else first
         if not 0 <= limit <= self._settings.max_page_size:
@@ -192,15 +274,20 @@ class JobService:
                 argument="first",
             )
         before = decode_cursor(after) if after is not None else None
-        jobs = await self._backend.jobs.list(status=status, before=before, limit=limit + 1)
+        owner = None if caller.admin else caller.owner
+        jobs = await self._backend.jobs.list(
+            status=status, before=before, limit=limit + 1, owner=owner
+        )
         return JobPage(jobs=jobs[:limit], has_next_page=len(jobs) > limit)
 
     # -- changing -----------------------------------------------------------
 
-    async def cancel(self, job_id: str) -> Job:
+    async def cancel(self, job_id: str, *, caller: Caller = LOCAL_CALLER) -> Job:
         """Cancel a queued or running job: no worker runs a canceled queued job, and
-        a running one's result is discarded. NotFoundError for an unknown job,
-        ConflictError for a finished one."""
+        a running one's result is discarded. NotFoundError for an unknown job (or
+        someone else's), ConflictError for a finished one."""
+        if await self.get(job_id, caller=caller) is None:
+            raise NotFoundError(f"No job with id {job_id!r}.", id=job_id)
         job = await self._backend.jobs.update(
             job_id, _CANCELABLE, status=JobStatus.CANCELED, finished_at=datetime.now(UTC)
         )
@@ -213,11 +300,12 @@ class JobService:
                 status=current.status.value,
             )
         await self._publish(JobEvent(JobEventType.CANCELED, job))
+        await webhooks.enqueue(self._backend, job)
         return job
 
     async def _cancel_quietly(self, job_id: str) -> None:
         try:
-            await self.cancel(job_id)
+            await self.cancel(job_id)  # the local caller: it sees every job
         except InferqlError:
             pass  # finished meanwhile: nothing to stop
 
@@ -232,15 +320,16 @@ class JobService:
                     return event.job
         raise UnavailableError(f"Job {job_id!r}'s events stopped before it finished.", id=job_id)
 
-    async def watch(self, job_id: str) -> AsyncIterator[JobEvent]:
+    async def watch(self, job_id: str, *, caller: Caller = LOCAL_CALLER) -> AsyncIterator[JobEvent]:
         """The job's current state as an event, then every later event; ends after
-        the terminal one. NotFoundError if the job does not exist.
+        the terminal one. NotFoundError if the job does not exist or is not the
+        caller's.
 
         Subscribes before reading the snapshot and drops events not newer than
         it, so no change falls between the two.
         """
         async with self._backend.events.subscribe(job_id) as stream:
-            job = await self._backend.jobs.get(job_id)
+            job = await self.get(job_id, caller=caller)
             if job is None:
                 raise NotFoundError(f"No job with id {job_id!r}.", id=job_id)
             first = JobEvent(event_for(job), job)
@@ -256,11 +345,13 @@ class JobService:
                 if event.type.terminal:
                     return
 
-    async def events(self) -> AsyncIterator[JobEvent]:
-        """Every job event from now on, until the subscriber leaves."""
+    async def events(self, *, caller: Caller = LOCAL_CALLER) -> AsyncIterator[JobEvent]:
+        """Every event of the caller's jobs (every job's, for an admin) from now on,
+        until the subscriber leaves."""
         async with self._backend.events.subscribe() as stream:
             async for event in stream:
-                yield event
+                if caller.sees(event.job.owner):
+                    yield event
 
 
 def _job_failure(job: Job) -> InferqlError:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from inferql.backends.base import Backend, Delivery
 from inferql.errors import ErrorCode, InferqlError, UnavailableError
 from inferql.inference import ModelProvider, ModelRef, Prediction
+from inferql.jobs import webhooks
 from inferql.jobs.batcher import Batcher, Slice, WorkItem
 from inferql.jobs.model import Batch, Job, JobError, JobEvent, JobEventType, JobStatus
 from inferql.observability.jobs import JobTelemetry
@@ -204,6 +205,7 @@ class Worker:
             return
         await self._publish(JobEvent(event, job, batch))
         if event.terminal:
+            await webhooks.enqueue(self._backend, job)
             await self._finish(item)
 
     async def _fail(self, items: Iterable[WorkItem], code: ErrorCode, message: str) -> None:
@@ -217,6 +219,7 @@ class Worker:
             )
             if job is not None:
                 await self._publish(JobEvent(JobEventType.FAILED, job))
+                await webhooks.enqueue(self._backend, job)
             await self._finish(item)
 
     async def _finish(self, item: WorkItem) -> None:

@@ -17,6 +17,8 @@ from inferql.inference import ModelRef, Prediction
 from inferql.inference.catalog import Catalog
 from inferql.jobs.service import JobService
 from inferql.observability.stats import StatsCollector
+from inferql.security.caller import Caller
+from inferql.security.guard import Guard, RequestSecurity
 from inferql.settings import Settings
 
 # A text to classify with a resolved model, e.g. (sentiment@1, "I love this").
@@ -30,6 +32,7 @@ class Services:
     settings: Settings
     catalog: Catalog
     jobs: JobService
+    guard: Guard
     stats: StatsCollector | None = None
 
 
@@ -38,7 +41,14 @@ class Context:
     services: Services
     request: Request | WebSocket | None = None
     response: Response | None = None
+    security: RequestSecurity = field(default_factory=RequestSecurity)
+    # The websocket's connection_init payload (strawberry sets it).
+    connection_params: dict[str, object] | None = None
     classify_loader: DataLoader[ClassifyKey, Prediction] = field(init=False)
+
+    @property
+    def caller(self) -> Caller:
+        return self.security.caller
 
     def __post_init__(self) -> None:
         self.classify_loader = DataLoader(
@@ -56,7 +66,7 @@ class Context:
         async def classify(ref: ModelRef, indexes: list[int]) -> None:
             try:
                 predictions = await self.services.jobs.classify_resolved(
-                    ref, [keys[i][1] for i in indexes]
+                    ref, [keys[i][1] for i in indexes], caller=self.caller
                 )
             except InferqlError as error:
                 results.update((i, error) for i in indexes)

@@ -16,7 +16,17 @@ class Mutation:
         "subscription or query."
     )
     async def submit_classification(self, info: Info, input: SubmitClassificationInput) -> Job:
-        job = await info.context.services.jobs.submit(input.texts, input.model)
+        context = info.context
+        job, replayed = await context.services.jobs.submit_once(
+            input.texts,
+            input.model,
+            caller=context.caller,
+            webhook_url=input.webhook_url,
+            idempotency_key=input.idempotency_key,
+            request_claim=context.security.claim,
+        )
+        if replayed:
+            context.security.mark_replayed()
         return Job.from_domain(job)
 
     @strawberry.mutation(
@@ -24,4 +34,6 @@ class Mutation:
         "CONFLICT for a finished one."
     )
     async def cancel_job(self, info: Info, id: strawberry.ID) -> Job:
-        return Job.from_domain(await info.context.services.jobs.cancel(id))
+        return Job.from_domain(
+            await info.context.services.jobs.cancel(id, caller=info.context.caller)
+        )

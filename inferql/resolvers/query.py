@@ -42,12 +42,14 @@ class Query:
         predictions = await info.context.classify_loader.load_many([(ref, t) for t in texts])
         return [Prediction.from_domain(p) for p in predictions]
 
-    @strawberry.field(description="A job by id; null if there is no such job.")
+    @strawberry.field(description="A job by id; null if there is no such job (or it is not yours).")
     async def job(self, info: Info, id: strawberry.ID) -> Job | None:
-        job = await info.context.services.jobs.get(id)
+        job = await info.context.services.jobs.get(id, caller=info.context.caller)
         return None if job is None else Job.from_domain(job)
 
-    @strawberry.field(description="Jobs, newest first, a page at a time.")
+    @strawberry.field(
+        description="Your jobs (every job, for an admin), newest first, a page at a time."
+    )
     async def jobs(
         self,
         info: Info,
@@ -63,7 +65,10 @@ class Query:
         ] = None,
     ) -> JobConnection:
         page = await info.context.services.jobs.list(
-            first=first, after=after, status=None if status is None else domain.JobStatus(status)
+            first=first,
+            after=after,
+            status=None if status is None else domain.JobStatus(status),
+            caller=info.context.caller,
         )
         return JobConnection.from_page(page)
 

@@ -20,12 +20,14 @@ class Subscription:
         "after the terminal one. NOT_FOUND for an unknown job."
     )
     async def job(self, info: Info, id: strawberry.ID) -> AsyncGenerator[JobEvent, None]:
-        async for event in info.context.services.jobs.watch(id):
+        async for event in info.context.services.jobs.watch(id, caller=info.context.caller):
             yield JobEvent.from_domain(event)
 
-    @strawberry.subscription(description="Every job event from now on.")
+    @strawberry.subscription(
+        description="Every event of your jobs (of every job, for an admin) from now on."
+    )
     async def job_events(self, info: Info) -> AsyncGenerator[JobEvent, None]:
-        async for event in info.context.services.jobs.events():
+        async for event in info.context.services.jobs.events(caller=info.context.caller):
             yield JobEvent.from_domain(event)
 
     @strawberry.subscription(

@@ -15,6 +15,7 @@ from inferql.persisted import PersistedQueries
 from inferql.resolvers.mutation import Mutation
 from inferql.resolvers.query import Query
 from inferql.resolvers.subscription import Subscription
+from inferql.schema.admission import AdmissionExtension
 from inferql.schema.errors import apply_error_code
 from inferql.schema.extensions import OperationMetrics, tracing_extension
 from inferql.schema.limits import (
@@ -56,6 +57,7 @@ def build_schema(
         *guard_extensions(settings),
         lambda: ParserCache(maxsize=1024),
         lambda: ValidationCache(maxsize=1024),
+        AdmissionExtension,
     ]
     if persisted is not None:
         extensions.append(lambda: PersistedQueryExtension(persisted))  # last: see its doc

@@ -47,6 +47,10 @@ class Job:
         description="One prediction per text, in the order given; null until SUCCEEDED."
     )
     error: JobError | None = strawberry.field(description="Set when the job FAILED.")
+    owner: str = strawberry.field(description="Who submitted the job.")
+    webhook_url: str | None = strawberry.field(
+        description="Where the job's final state is POSTed when it ends."
+    )
 
     @classmethod
     def from_domain(cls, job: domain.Job) -> Job:
@@ -66,6 +70,8 @@ class Job:
             error=None
             if job.error is None
             else JobError(code=job.error.code, message=job.error.message),
+            owner=job.owner,
+            webhook_url=job.webhook_url,
         )
 
 
@@ -114,4 +120,13 @@ class SubmitClassificationInput:
     model: str | None = strawberry.field(
         default=None,
         description="`name` (its latest version) or `name@version`; the default model if null.",
+    )
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description="Retrying with the same key and input returns the first job instead of "
+        "creating another (kept 24 h by default).",
+    )
+    webhook_url: str | None = strawberry.field(
+        default=None,
+        description="POST the job, signed (Standard Webhooks), here when it ends.",
     )

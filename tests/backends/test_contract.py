@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
-from inferql.backends.base import Backend
+from inferql.backends.base import Backend, IdempotencyRecord, WebhookDelivery
 from inferql.errors import OverloadedError
 from inferql.inference import LabelScore, ModelRef, Prediction
 from inferql.jobs.model import Job, JobEvent, JobEventType, JobStatus, new_job_id
+from inferql.security.apikeys import generate_key, matches
 from tests.backends.conftest import BackendFactory
 
 REF = ModelRef("sentiment", "1")
@@ -213,6 +216,157 @@ async def test_a_dead_lettered_delivery_is_not_delivered_again(backend: Backend)
 
     assert await backend.queue.take(1, timeout=0.05) == []
     assert await backend.queue.depth() == 0
+
+
+# -- tenancy ------------------------------------------------------------------
+
+
+async def test_list_pages_one_owners_jobs(backend: Backend) -> None:
+    jobs = [replace(make_job(str(i)), owner="ann" if i % 2 else "ben") for i in range(6)]
+    for job in jobs:
+        await backend.jobs.create(job)
+    await backend.jobs.update(jobs[3].id, frozenset({JobStatus.QUEUED}), status=JobStatus.RUNNING)
+
+    anns = await backend.jobs.list(status=None, before=None, limit=2, owner="ann")
+    rest = await backend.jobs.list(status=None, before=anns[-1].id, limit=10, owner="ann")
+    queued = await backend.jobs.list(status=JobStatus.QUEUED, before=None, limit=10, owner="ann")
+
+    assert [j.id for j in anns + rest] == [jobs[i].id for i in (5, 3, 1)]
+    assert [j.id for j in queued] == [jobs[i].id for i in (5, 1)]
+    assert await backend.jobs.list(status=None, before=None, limit=5, owner="cat") == []
+
+
+# -- API keys -----------------------------------------------------------------
+
+
+async def test_keys_are_stored_found_listed_and_revoked(backend: Backend) -> None:
+    first, token = generate_key("web", "ann", frozenset({"classify"}))
+    second, _ = generate_key("batch", "ben", frozenset({"classify", "jobs"}))
+    await backend.api_keys.add(first)
+    await backend.api_keys.add(second)
+
+    found = await backend.api_keys.find(first.id)
+    revoked = await backend.api_keys.revoke(first.id)
+    again = await backend.api_keys.revoke(first.id)
+
+    assert found == first and matches(found, token)
+    assert token not in repr(await backend.api_keys.all())
+    assert [k.id for k in await backend.api_keys.all()] == [first.id, second.id]
+    assert revoked is not None and not revoked.active
+    assert again is not None and again.revoked_at == revoked.revoked_at
+    assert await backend.api_keys.find(first.id) == revoked
+    assert await backend.api_keys.revoke("nope") is None
+    assert await backend.api_keys.find("nope") is None
+
+
+async def test_webhook_secrets_are_kept_per_owner(backend: Backend) -> None:
+    assert await backend.api_keys.webhook_secret("ann") is None
+    await backend.api_keys.set_webhook_secret("ann", "whsec_one")
+    await backend.api_keys.set_webhook_secret("ben", "whsec_two")
+    assert await backend.api_keys.webhook_secret("ann") == "whsec_one"
+    assert await backend.api_keys.webhook_secret("ben") == "whsec_two"
+
+
+# -- idempotency records ------------------------------------------------------
+
+
+async def test_an_idempotency_key_is_claimed_once(backend: Backend) -> None:
+    store = backend.idempotency
+    first = await store.claim("ann", "k", "print-1", lock_s=10)
+    in_flight = await store.claim("ann", "k", "print-2", lock_s=10)
+    other_owner = await store.claim("ben", "k", "print-1", lock_s=10)
+    await store.complete("ann", "k", "job-1", retention_s=10)
+    done = await store.claim("ann", "k", "print-1", lock_s=10)
+    await store.release("ann", "k")  # done: kept
+    kept = await store.claim("ann", "k", "print-1", lock_s=10)
+
+    assert first is None and other_owner is None
+    assert in_flight == IdempotencyRecord("print-1", done=False, job_id=None)
+    assert done == kept == IdempotencyRecord("print-1", done=True, job_id="job-1")
+
+
+async def test_a_released_or_lapsed_claim_frees_the_key(backend: Backend) -> None:
+    store = backend.idempotency
+    assert await store.claim("ann", "k", "p", lock_s=10) is None
+    await store.release("ann", "k")
+    assert await store.claim("ann", "k", "p2", lock_s=0.05) is None
+    await asyncio.sleep(0.1)
+    assert await store.claim("ann", "k", "p3", lock_s=10) is None
+    await store.complete("ann", "k", None, retention_s=0.05)
+    await asyncio.sleep(0.1)
+    assert await store.claim("ann", "k", "p4", lock_s=10) is None
+
+
+async def test_concurrent_claims_of_one_key_have_one_winner(backend: Backend) -> None:
+    results = await asyncio.gather(
+        *(backend.idempotency.claim("ann", "race", "p", lock_s=10) for _ in range(20))
+    )
+    assert sum(r is None for r in results) == 1
+
+
+# -- rate limits --------------------------------------------------------------
+
+
+async def test_rate_limits_count_costs_per_key(backend: Backend) -> None:
+    hits = [await backend.rate_limits.hit("ann", cost, limit=10, window_s=60) for cost in (4, 5, 2)]
+    window = await backend.rate_limits.window("ann", limit=10, window_s=60)
+    other = await backend.rate_limits.hit("ben", 10, limit=10, window_s=60)
+
+    assert hits == [True, True, False]  # 4 + 5 fit, 2 more would make 11
+    assert window.current_count == 9
+    assert 60 <= window.current_expires_in <= 120
+    assert other is True
+
+
+async def test_concurrent_hits_never_pass_the_limit(backend: Backend) -> None:
+    hits = await asyncio.gather(
+        *(backend.rate_limits.hit("race", 3, limit=10, window_s=60) for _ in range(10))
+    )
+    assert sum(hits) == 3
+
+
+# -- webhook outbox -----------------------------------------------------------
+
+
+def delivery(job: str, attempt: int = 0) -> WebhookDelivery:
+    return WebhookDelivery(
+        id=f"msg_{job}",
+        job_id=job,
+        owner="ann",
+        url="https://x.test/h",
+        payload="{}",
+        attempt=attempt,
+    )
+
+
+async def test_the_outbox_hands_out_due_deliveries_under_a_lease(backend: Backend) -> None:
+    outbox, now = backend.webhooks, time.time()
+    await outbox.add(delivery("late"), due=now + 60)
+    await outbox.add(delivery("b"), due=now - 1)
+    await outbox.add(delivery("a"), due=now - 2)
+
+    taken = await outbox.take(now=now, limit=10, lease_s=30)
+    again = await outbox.take(now=now + 1, limit=10, lease_s=30)
+    lapsed = await outbox.take(now=now + 31, limit=10, lease_s=30)
+
+    assert [d.id for d in taken] == ["msg_a", "msg_b"]
+    assert taken[0] == delivery("a")
+    assert again == []
+    assert sorted(d.id for d in lapsed) == ["msg_a", "msg_b"]  # not "late": not due
+    assert await outbox.pending() == 3
+
+
+async def test_the_outbox_reschedules_and_forgets(backend: Backend) -> None:
+    outbox, now = backend.webhooks, time.time()
+    await outbox.add(delivery("a"), due=now)
+    [taken] = await outbox.take(now=now, limit=1, lease_s=30)
+    await outbox.reschedule(replace(taken, attempt=1), due=now + 5)
+
+    assert await outbox.take(now=now + 4, limit=1, lease_s=30) == []
+    assert await outbox.take(now=now + 5, limit=1, lease_s=30) == [delivery("a", attempt=1)]
+    await outbox.remove("msg_a")
+    assert await outbox.pending() == 0
+    assert await outbox.take(now=now + 100, limit=1, lease_s=30) == []
 
 
 async def test_a_queue_nobody_serves_has_no_live_workers(backend: Backend) -> None:

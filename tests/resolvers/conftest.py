@@ -8,6 +8,7 @@ import strawberry
 
 from inferql.resolvers.context import Context, Services
 from inferql.schema import build_schema
+from inferql.security.guard import Guard
 from tests.conftest import Harness
 
 
@@ -25,7 +26,12 @@ def context_for() -> ContextFactory:
 
     def make(h: Harness) -> Context:
         return Context(
-            services=Services(settings=h.settings, catalog=h.service._catalog, jobs=h.service)
+            services=Services(
+                settings=h.settings,
+                catalog=h.service._catalog,
+                jobs=h.service,
+                guard=Guard(h.settings, h.backend, h.service.idempotency),
+            )
         )
 
     return make

@@ -122,7 +122,14 @@ class BrokenList:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
-    async def list(self, *, status: JobStatus | None, before: str | None, limit: int) -> Any:
+    async def list(
+        self,
+        *,
+        status: JobStatus | None,
+        before: str | None,
+        limit: int,
+        owner: str | None = None,
+    ) -> Any:
         raise RuntimeError("connection string postgres://admin:hunter2@db")
 
 

@@ -13,12 +13,20 @@ import secrets
 import socket
 from datetime import timedelta
 
+from limits.aio.storage import RedisStorage
+
+from inferql.backends.ratelimit import LimitsRateLimitStore
 from inferql.backends.redis.cache import RedisPredictionCache
 from inferql.backends.redis.connection import connect, reaching_redis
 from inferql.backends.redis.events import RedisEventBus
 from inferql.backends.redis.keys import Keys
 from inferql.backends.redis.persisted import RedisPersistedQueryStore
 from inferql.backends.redis.queue import RedisWorkQueue
+from inferql.backends.redis.security import (
+    RedisIdempotencyStore,
+    RedisKeyStore,
+    RedisWebhookOutbox,
+)
 from inferql.backends.redis.store import RedisJobStore
 from inferql.jobs.model import Job, JobEvent, JobEventType
 from inferql.settings import Settings
@@ -43,6 +51,19 @@ class RedisBackend:
         )
         self.events = RedisEventBus(self.client, self.keys, buffer=settings.subscriber_buffer)
         self.cache = RedisPredictionCache(self.client, self.keys, ttl=settings.cache_ttl_s)
+        self.api_keys = RedisKeyStore(self.client, self.keys)
+        self.idempotency = RedisIdempotencyStore(self.client, self.keys)
+        self.rate_limits = LimitsRateLimitStore(
+            # On this client's pool, so that closing the client closes it too.
+            RedisStorage(
+                "async+" + settings.redis_url,
+                implementation="redispy",
+                key_prefix=self.keys.rate_limits,
+                wrap_exceptions=True,
+                connection_pool=self.client.connection_pool,  # type: ignore[arg-type]
+            )
+        )
+        self.webhooks = RedisWebhookOutbox(self.client, self.keys)
         self.persisted_queries = RedisPersistedQueryStore(
             self.client, self.keys, ttl=settings.apq_ttl_s
         )

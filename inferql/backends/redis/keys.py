@@ -58,6 +58,40 @@ class Keys:
         """Pub/sub channel of every job event."""
         return f"{self.prefix}events"
 
+    def jobs_of(self, owner: str) -> str:
+        """Sorted set of the ids of one owner's jobs (all scores 0, ordered by id)."""
+        return f"{self.prefix}jobs:owner:{owner}"
+
+    @property
+    def api_keys(self) -> str:
+        """Hash: API key id -> the key's record as JSON (its hash, never the key)."""
+        return f"{self.prefix}apikeys"
+
+    @property
+    def webhook_secrets(self) -> str:
+        """Hash: owner -> the secret that signs the owner's webhooks."""
+        return f"{self.prefix}webhook-secrets"
+
+    def idempotency(self, owner: str, key: str) -> str:
+        """String (with a TTL): what one caller's idempotency key stands for, as JSON."""
+        digest = hashlib.blake2b(f"{owner}\0{key}".encode(), digest_size=16).hexdigest()
+        return f"{self.prefix}idempotency:{digest}"
+
+    @property
+    def rate_limits(self) -> str:
+        """Prefix of the ``limits`` library's sliding-window counters."""
+        return f"{self.prefix}ratelimit"
+
+    @property
+    def webhooks_due(self) -> str:
+        """Sorted set: webhook delivery id -> when it is due (ms)."""
+        return f"{self.prefix}webhooks:due"
+
+    @property
+    def webhooks(self) -> str:
+        """Hash: webhook delivery id -> the delivery as JSON."""
+        return f"{self.prefix}webhooks"
+
     def prediction(self, model: ModelRef, text: str) -> str:
         """String (with a TTL): the cached prediction of ``model`` for ``text``."""
         digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()

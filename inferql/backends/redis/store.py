@@ -77,6 +77,7 @@ class RedisJobStore:
         )
         pipe.zadd(self._keys.job_ids, {job.id: 0})
         pipe.zadd(self._keys.job_ids_with(job.status), {job.id: 0})
+        pipe.zadd(self._keys.jobs_of(job.owner), {job.id: 0})
         pipe.hincrby(self._keys.counters, "submitted", 1)
         if job.status.terminal:
             pipe.pexpire(key, self._retention_ms)
@@ -88,8 +89,18 @@ class RedisJobStore:
             data = await self._client.hget(self._keys.job(job_id), "json")
         return None if data is None else load_job(data)
 
-    async def list(self, *, status: JobStatus | None, before: str | None, limit: int) -> list[Job]:
-        index = self._keys.job_ids if status is None else self._keys.job_ids_with(status)
+    async def list(
+        self,
+        *,
+        status: JobStatus | None,
+        before: str | None,
+        limit: int,
+        owner: str | None = None,
+    ) -> list[Job]:
+        if owner is not None:
+            index = self._keys.jobs_of(owner)  # filtered by status below
+        else:
+            index = self._keys.job_ids if status is None else self._keys.job_ids_with(status)
         page: list[Job] = []
         upper = "+" if before is None else f"({before}"
         async with reaching_redis():
@@ -105,9 +116,10 @@ class RedisJobStore:
                     pipe.hget(self._keys.job(job_id), "json")
                 found = await pipe.execute()
                 gone = [job_id for job_id, data in zip(ids, found, strict=True) if data is None]
-                page.extend(load_job(data) for data in found if data is not None)
+                jobs = (load_job(data) for data in found if data is not None)
+                page.extend(j for j in jobs if owner is None or status in (None, j.status))
                 if gone:
-                    await self._forget(gone)
+                    await self._forget(gone, index)
                 upper = f"({ids[-1]}"
         return page
 
@@ -150,9 +162,12 @@ class RedisJobStore:
             raw: Any = await self._client.hgetall(self._keys.counters)
         return {name: int(value) for name, value in raw.items()}
 
-    async def _forget(self, job_ids: Sequence[str]) -> None:
-        """Drop expired jobs from every index."""
+    async def _forget(self, job_ids: Sequence[str], *also: str) -> None:
+        """Drop expired jobs from every index (and from ``also``: an owner's index,
+        which is pruned as it is read)."""
         pipe = self._client.pipeline(transaction=False)
+        for index in also:
+            pipe.zrem(index, *job_ids)
         pipe.zrem(self._keys.job_ids, *job_ids)
         for status in JobStatus:
             pipe.zrem(self._keys.job_ids_with(status), *job_ids)

@@ -1,0 +1,165 @@
+"""The Redis side of security and delivery: API keys and webhook secrets,
+idempotency records, and the webhook outbox (rate limits use the ``limits``
+library's Redis storage, see ``RedisBackend``). Key names are in ``keys``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from redis.asyncio import Redis
+
+from inferql.backends.base import IdempotencyRecord, WebhookDelivery
+from inferql.backends.redis.connection import reaching_redis
+from inferql.backends.redis.keys import Keys
+from inferql.security.apikeys import ApiKey
+
+
+class RedisKeyStore:
+    def __init__(self, client: Redis, keys: Keys) -> None:
+        self._client = client
+        self._keys = keys
+
+    async def add(self, key: ApiKey) -> None:
+        async with reaching_redis():
+            await self._client.hset(self._keys.api_keys, key.id, json.dumps(key.to_json()))
+
+    async def find(self, key_id: str) -> ApiKey | None:
+        async with reaching_redis():
+            data: Any = await self._client.hget(self._keys.api_keys, key_id)
+        return None if data is None else ApiKey.from_json(json.loads(data))
+
+    async def all(self) -> list[ApiKey]:
+        async with reaching_redis():
+            raw: Any = await self._client.hvals(self._keys.api_keys)
+        return sorted((ApiKey.from_json(json.loads(d)) for d in raw), key=lambda k: k.created_at)
+
+    async def revoke(self, key_id: str) -> ApiKey | None:
+        key = await self.find(key_id)
+        if key is not None and key.active:
+            key = key.revoked()
+            await self.add(key)
+        return key
+
+    async def webhook_secret(self, owner: str) -> str | None:
+        async with reaching_redis():
+            secret: Any = await self._client.hget(self._keys.webhook_secrets, owner)
+        return None if secret is None else str(secret)
+
+    async def set_webhook_secret(self, owner: str, secret: str) -> None:
+        async with reaching_redis():
+            await self._client.hset(self._keys.webhook_secrets, owner, secret)
+
+
+# KEYS: the record; ARGV: the new in-flight record, lock ms.
+# Returns the existing record, or nothing when the new one was stored.
+_CLAIM = """
+local found = redis.call('GET', KEYS[1])
+if found then return found end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return false
+"""
+
+# KEYS: the record. Deletes it only while it is still in flight.
+_RELEASE = """
+local found = redis.call('GET', KEYS[1])
+if found and not cjson.decode(found)['done'] then redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class RedisIdempotencyStore:
+    def __init__(self, client: Redis, keys: Keys) -> None:
+        self._client = client
+        self._keys = keys
+        self._claim = client.register_script(_CLAIM)
+        self._release = client.register_script(_RELEASE)
+
+    async def claim(
+        self, owner: str, key: str, fingerprint: str, *, lock_s: float
+    ) -> IdempotencyRecord | None:
+        record = json.dumps({"fingerprint": fingerprint, "done": False, "job_id": None})
+        async with reaching_redis():
+            found = await self._claim(
+                keys=[self._keys.idempotency(owner, key)], args=[record, int(lock_s * 1000)]
+            )
+        if not found:
+            return None
+        data = json.loads(found)
+        return IdempotencyRecord(data["fingerprint"], bool(data["done"]), data["job_id"])
+
+    async def complete(
+        self, owner: str, key: str, job_id: str | None, *, retention_s: float
+    ) -> None:
+        name = self._keys.idempotency(owner, key)
+        async with reaching_redis():
+            found: Any = await self._client.get(name)
+            if found is None:
+                return
+            data = {**json.loads(found), "done": True, "job_id": job_id}
+            await self._client.set(name, json.dumps(data), px=int(retention_s * 1000), xx=True)
+
+    async def release(self, owner: str, key: str) -> None:
+        async with reaching_redis():
+            await self._release(keys=[self._keys.idempotency(owner, key)], args=[])
+
+
+# KEYS: due zset, deliveries hash; ARGV: now ms, limit, lease ms.
+_TAKE = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+local taken = {}
+for _, id in ipairs(ids) do
+  redis.call('ZADD', KEYS[1], ARGV[1] + ARGV[3], id)
+  local data = redis.call('HGET', KEYS[2], id)
+  if data then table.insert(taken, data) else redis.call('ZREM', KEYS[1], id) end
+end
+return taken
+"""
+
+
+class RedisWebhookOutbox:
+    def __init__(self, client: Redis, keys: Keys) -> None:
+        self._client = client
+        self._keys = keys
+        self._take = client.register_script(_TAKE)
+
+    async def add(self, delivery: WebhookDelivery, *, due: float) -> None:
+        await self._store(delivery, due)
+
+    async def take(self, *, now: float, limit: int, lease_s: float) -> list[WebhookDelivery]:
+        async with reaching_redis():
+            taken: Any = await self._take(
+                keys=[self._keys.webhooks_due, self._keys.webhooks],
+                args=[int(now * 1000), limit, int(lease_s * 1000)],
+            )
+        return [WebhookDelivery(**json.loads(data)) for data in taken]
+
+    async def reschedule(self, delivery: WebhookDelivery, *, due: float) -> None:
+        await self._store(delivery, due)
+
+    async def remove(self, delivery_id: str) -> None:
+        async with reaching_redis():
+            pipe = self._client.pipeline(transaction=True)
+            pipe.zrem(self._keys.webhooks_due, delivery_id)
+            pipe.hdel(self._keys.webhooks, delivery_id)
+            await pipe.execute()
+
+    async def pending(self) -> int:
+        async with reaching_redis():
+            return int(await self._client.zcard(self._keys.webhooks_due))
+
+    async def _store(self, delivery: WebhookDelivery, due: float) -> None:
+        data = {
+            "id": delivery.id,
+            "job_id": delivery.job_id,
+            "owner": delivery.owner,
+            "url": delivery.url,
+            "payload": delivery.payload,
+            "attempt": delivery.attempt,
+        }
+        async with reaching_redis():
+            pipe = self._client.pipeline(transaction=True)
+            pipe.hset(self._keys.webhooks, delivery.id, json.dumps(data))
+            pipe.zadd(self._keys.webhooks_due, {delivery.id: int(due * 1000)})
+            await pipe.execute()

@@ -1,0 +1,302 @@
+"""Webhooks: when a job that names a webhook URL reaches its terminal state, its
+final state is POSTed there, signed the Standard Webhooks way
+(https://www.standardwebhooks.com): headers ``webhook-id``, ``webhook-timestamp``
+and ``webhook-signature`` (``v1,`` + HMAC-SHA256 with the owner's secret).
+
+Deliveries are written to the backend's outbox when the job ends, and a
+dispatcher (running beside each worker) sends them, retrying with exponential
+backoff. A dispatcher that dies leaves its deliveries in the outbox, where the
+next one picks them up.
+
+Destinations: http(s) only, restricted to ``webhook_allowed_hosts`` when set,
+and never a loopback, private, link-local or otherwise non-public address unless
+``webhook_allow_private``. The check resolves the host and the request goes to
+the address that was checked, so DNS cannot swap in a private one in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+import random
+import socket
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from standardwebhooks import Webhook
+
+from inferql.backends.base import Backend, WebhookDelivery
+from inferql.errors import BadUserInputError, UnavailableError
+from inferql.jobs.model import Job
+from inferql.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+MAX_URL_LENGTH = 2048
+# How often an idle dispatcher looks at the outbox.
+_POLL_S = 0.2
+# How long it waits after the backend was away, or a delivery round failed.
+_AWAY_PAUSE_S = 1.0
+_BATCH = 16
+_MAX_BACKOFF_S = 3600.0
+USER_AGENT = "inferql-webhooks"
+
+
+# -- destinations -------------------------------------------------------------
+
+
+def check_url(url: str, settings: Settings) -> httpx.URL:
+    """The parsed URL if it may be a webhook destination by its form and host
+    name; BadUserInputError otherwise. Addresses are checked by ``resolve``."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        raise _refused("`webhookUrl` is not a URL.") from None
+    if len(url) > MAX_URL_LENGTH or parsed.scheme not in ("http", "https") or not parsed.host:
+        raise _refused("`webhookUrl` must be an http or https URL.")
+    if parsed.userinfo:
+        raise _refused("`webhookUrl` may not carry a user name or password.")
+    allowed = settings.webhook_hosts
+    host = parsed.host.lower()
+    if allowed and not any(_host_matches(host, pattern) for pattern in allowed):
+        raise _refused(f"Webhooks may not go to {host}.")
+    return parsed
+
+
+async def resolve(url: httpx.URL, settings: Settings) -> list[str]:
+    """The addresses of the URL's host, all of them allowed; BadUserInputError if
+    the host does not resolve or any address is not public (unless allowed)."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            url.host, url.port or (443 if url.scheme == "https" else 80), type=socket.SOCK_STREAM
+        )
+    except OSError:
+        raise _refused(f"The webhook host {url.host} does not resolve.") from None
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if not settings.webhook_allow_private:
+        for address in addresses:
+            if not _public(address):
+                raise _refused(f"Webhooks may not go to a non-public address ({address}).")
+    return addresses
+
+
+def _public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def _host_matches(host: str, pattern: str) -> bool:
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:]) and host != pattern[2:]
+    return host == pattern
+
+
+def _refused(message: str) -> BadUserInputError:
+    return BadUserInputError(message, argument="webhookUrl")
+
+
+# -- payloads -----------------------------------------------------------------
+
+
+def payload_for(job: Job) -> str:
+    """The body POSTed for a finished job: ``{type, timestamp, data}`` as the
+    Standard Webhooks spec suggests, with the job as the GraphQL API shows it."""
+    return json.dumps(
+        {
+            "type": f"job.{job.status.value.lower()}",
+            "timestamp": datetime.now(UTC).isoformat(),
+            "data": _job_json(job),
+        },
+        separators=(",", ":"),
+    )
+
+
+def _job_json(job: Job) -> dict[str, Any]:
+    def iso(at: datetime | None) -> str | None:
+        return None if at is None else at.isoformat()
+
+    return {
+        "id": job.id,
+        "status": job.status.value,
+        "model": {"name": job.model.name, "version": job.model.version},
+        "createdAt": iso(job.created_at),
+        "startedAt": iso(job.started_at),
+        "finishedAt": iso(job.finished_at),
+        "progress": {"done": job.done, "total": job.total},
+        "predictions": None
+        if job.predictions is None
+        else [
+            {
+                "label": p.label,
+                "score": p.score,
+                "scores": [{"label": s.label, "score": s.score} for s in p.scores],
+                "cached": p.cached,
+                "truncated": p.truncated,
+            }
+            for p in job.predictions
+        ],
+        "error": None
+        if job.error is None
+        else {"code": job.error.code, "message": job.error.message},
+    }
+
+
+async def enqueue(backend: Backend, job: Job) -> None:
+    """Put the webhook of a job that just ended in the outbox, if it has one."""
+    if job.webhook_url is None or not job.status.terminal:
+        return
+    delivery = WebhookDelivery(
+        id=f"msg_{job.id}",
+        job_id=job.id,
+        owner=job.owner,
+        url=job.webhook_url,
+        payload=payload_for(job),
+    )
+    await backend.webhooks.add(delivery, due=time.time())
+
+
+def sign(secret: str, delivery: WebhookDelivery, at: datetime) -> dict[str, str]:
+    """The Standard Webhooks headers for one attempt of ``delivery``."""
+    return {
+        "webhook-id": delivery.id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": Webhook(secret).sign(delivery.id, at, delivery.payload),
+    }
+
+
+# -- delivery -----------------------------------------------------------------
+
+
+class WebhookDispatcher:
+    """Sends the outbox's due deliveries until ``stop`` is called."""
+
+    def __init__(
+        self, backend: Backend, settings: Settings, client: httpx.AsyncClient | None = None
+    ) -> None:
+        self._backend = backend
+        self._settings = settings
+        self._client = client or httpx.AsyncClient(
+            timeout=settings.webhook_timeout_s,
+            follow_redirects=False,
+            headers={"user-agent": USER_AGENT},
+            trust_env=False,
+        )
+        self._owns_client = client is None
+        self._stopping = asyncio.Event()
+        # A delivery is leased for longer than one attempt may take.
+        self._lease_s = 2 * settings.webhook_timeout_s + 1
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Deliver until stopped. A backend that is away (or any other failure) is
+        logged and retried after a pause: it never ends the loop, so it never
+        takes down the worker beside it."""
+        try:
+            while not self._stopping.is_set():
+                try:
+                    taken = await self.deliver_due()
+                except UnavailableError as error:
+                    logger.warning("webhooks paused: %s", error.message)
+                    taken = 0
+                    await self._pause(_AWAY_PAUSE_S)
+                except Exception:
+                    logger.exception("webhook dispatcher failed; going on")
+                    taken = 0
+                    await self._pause(_AWAY_PAUSE_S)
+                if not taken:
+                    await self._pause(_POLL_S)
+        finally:
+            if self._owns_client:
+                await self._client.aclose()
+
+    async def _pause(self, seconds: float) -> None:
+        try:
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
+        except TimeoutError:
+            pass
+
+    async def deliver_due(self) -> int:
+        """Send every delivery due now, once; return how many were taken."""
+        taken = await self._backend.webhooks.take(
+            now=time.time(), limit=_BATCH, lease_s=self._lease_s
+        )
+        await asyncio.gather(*(self._deliver(delivery) for delivery in taken))
+        return len(taken)
+
+    async def _deliver(self, delivery: WebhookDelivery) -> None:
+        outbox = self._backend.webhooks
+        secret = await self._backend.api_keys.webhook_secret(delivery.owner)
+        if secret is None:
+            logger.error(
+                "webhook %s dropped: %s has no webhook secret", delivery.id, delivery.owner
+            )
+            await outbox.remove(delivery.id)
+            return
+        outcome = await self._send(delivery, secret)
+        if outcome is None:
+            await outbox.remove(delivery.id)
+            return
+        attempt = delivery.attempt + 1
+        if attempt >= self._settings.webhook_max_attempts:
+            logger.error(
+                "webhook %s to %s dropped after %d attempts: %s",
+                delivery.id,
+                delivery.url,
+                attempt,
+                outcome,
+            )
+            await outbox.remove(delivery.id)
+            return
+        delay = self.backoff(attempt)
+        logger.warning(
+            "webhook %s to %s failed (%s); attempt %d in %.1f s",
+            delivery.id,
+            delivery.url,
+            outcome,
+            attempt + 1,
+            delay,
+        )
+        await outbox.reschedule(replace(delivery, attempt=attempt), due=time.time() + delay)
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds before attempt ``attempt + 1``: the base, doubled per attempt,
+        capped at an hour, with up to 10% jitter so retries do not stampede."""
+        delay: float = min(self._settings.webhook_retry_base_s * 2 ** (attempt - 1), _MAX_BACKOFF_S)
+        return delay * random.uniform(0.9, 1.0)
+
+    async def _send(self, delivery: WebhookDelivery, secret: str) -> str | None:
+        """POST one attempt; None on a 2xx answer, else why it failed."""
+        try:
+            url = check_url(delivery.url, self._settings)
+            addresses = await resolve(url, self._settings)
+        except BadUserInputError as refused:
+            return refused.message
+        headers = {
+            **sign(secret, delivery, datetime.now(UTC)),
+            "content-type": "application/json",
+            "host": url.netloc.decode(),
+        }
+        # Connect to the address that was checked; TLS still verifies the name.
+        pinned = url.copy_with(host=addresses[0])
+        try:
+            response = await self._client.post(
+                pinned,
+                content=delivery.payload.encode(),
+                headers=headers,
+                extensions={"sni_hostname": url.host} if url.scheme == "https" else {},
+            )
+        except httpx.HTTPError as error:
+            return f"{type(error).__name__}"
+        if 200 <= response.status_code < 300:
+            return None
+        return f"HTTP {response.status_code}"
