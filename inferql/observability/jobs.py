@@ -70,6 +70,7 @@ class JobTelemetry:
                 "job_id": job.id,
                 "job_event": event.type.value,
                 "model": str(job.model),
+                "owner": job.owner,
                 "texts": job.total,
                 "done": job.done,
                 "batch_texts": event.batch.texts if event.batch else None,
