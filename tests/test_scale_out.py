@@ -199,10 +199,20 @@ async def test_sigterm_lets_an_api_finish_its_requests(cluster: Cluster) -> None
         text = f"Request {index}: I love it, a wonderful and delightful film"
         return await graphql(http, api.url, CLASSIFY, text=text)
 
+    workers = live(cluster, WorkerProcess)
+    submitted = cluster.inspector.counters()["submitted"]
     async with httpx.AsyncClient(timeout=60) as http:
+        for worker in workers:  # paused, so that every request is still in flight
+            worker.send(signal.SIGSTOP)
         requests = [asyncio.create_task(classify(http, i)) for i in range(16)]
-        await asyncio.sleep(0.1)  # the requests are in, waiting on their jobs
+        await until(
+            lambda: cluster.inspector.counters()["submitted"] == submitted + 16,
+            30,
+            "every request has submitted its job",
+        )
         api.send(signal.SIGTERM)
+        for worker in workers:
+            worker.send(signal.SIGCONT)
         answers = await asyncio.gather(*requests)
 
     assert [a["classify"]["label"] for a in answers] == ["positive"] * 16
