@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from inferql.backends.redis.connection import connect
 from tests.processes import ApiProcess, RedisInspector, WorkerProcess
 from tests.redis_server import RedisServer
 from tests.support import GraphQLWebSocket
@@ -39,6 +40,26 @@ async def until(condition: Callable[[], bool], what: str, timeout: float = 60) -
 
 def codes(body: dict[str, Any]) -> set[str]:
     return {error["extensions"]["code"] for error in body.get("errors", ())}
+
+
+async def test_every_pooled_connection_reconnects_after_a_restart(tmp_path: Path) -> None:
+    """Connections opened before a restart are dead afterwards; the client's retry
+    must reconnect each one instead of failing the first command sent on it."""
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    client = connect(server.url)
+    try:
+        await asyncio.gather(*(client.set(f"key:{i}", i) for i in range(20)))
+        assert len(client.connection_pool._available_connections) == 20
+        server.kill()
+        server.start()
+        results = await asyncio.gather(
+            *(client.get(f"key:{i}") for i in range(20)), return_exceptions=True
+        )
+        assert results == [None] * 20  # nothing was persisted, and nothing failed
+    finally:
+        await client.aclose()
+        server.stop()
 
 
 async def test_a_redis_restart_loses_no_accepted_job(tmp_path: Path) -> None:
