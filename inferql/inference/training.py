@@ -3,9 +3,9 @@
 * :func:`fit_linear`: multinomial logistic regression (softmax regression) with an
   L2 penalty on the weights (not the bias), full-batch L-BFGS in float64. On
   384-dimensional unit-length embeddings it converges in seconds even for 60k rows.
-* :func:`choose_l2`: picks the penalty from a grid by accuracy (then NLL) on an
-  inner split carved out of the *training* rows, so the validation split stays
-  untouched until the final measurement.
+* :func:`choose_l2`: picks the penalty from a grid by cross-validated NLL on
+  the *training* rows only, so the validation split stays untouched until the
+  final measurement.
 * :func:`fit_temperature`: temperature scaling (Guo et al., 2017): the one
   ``T > 0`` minimising the NLL of ``softmax(logits / T)`` on held-out rows.
   It changes no prediction, only how confident the scores are.
@@ -73,6 +73,7 @@ def linear_logits(x: FloatArray, weight: FloatArray, bias: FloatArray) -> FloatA
 @dataclass(frozen=True, slots=True)
 class L2Choice:
     l2: float
+    inner_nll: dict[float, float]
     inner_accuracy: dict[float, float]
 
 
@@ -83,19 +84,38 @@ def choose_l2(
     *,
     seed: int,
     grid: Sequence[float] = L2_GRID,
-    inner_fraction: float = 0.15,
+    folds: int | None = None,
 ) -> L2Choice:
-    """The penalty of ``grid`` with the best accuracy on a seeded, stratified inner
-    split of ``(x, y)`` (ties: the lower NLL, then the stronger penalty)."""
-    inner = stratified_mask(y, inner_fraction, seed=seed + 1)
-    scored: dict[float, tuple[float, float]] = {}
+    """The penalty of ``grid`` with the lowest held-out NLL (ties: the stronger
+    penalty), by seeded, stratified ``folds``-fold cross-validation on ``(x, y)``.
+    Default: 5 folds up to 20,000 rows (small data needs the averaging), then one
+    15% inner split (large data does not, and fits cost more). NLL rather than
+    accuracy: on a few dozen held-out rows accuracy moves in large steps and
+    picks almost at random, NLL is smooth."""
+    if folds is None:
+        folds = 5 if len(y) <= 20_000 else 1
+    if folds == 1:
+        masks = [stratified_mask(y, 0.15, seed=seed + 1)]
+    else:
+        fold_of = np.zeros(len(y), dtype=np.int64)
+        rng = np.random.default_rng(seed + 1)
+        for label in np.unique(y):
+            rows = rng.permutation(np.flatnonzero(y == label))
+            fold_of[rows] = np.arange(len(rows)) % folds
+        masks = [fold_of == k for k in range(folds)]
+    losses: dict[float, float] = {}
+    accuracies: dict[float, float] = {}
     for l2 in grid:
-        weight, bias = fit_linear(x[~inner], y[~inner], n_labels, l2=l2)
-        logits = linear_logits(x[inner], weight, bias)
-        accuracy = float((logits.argmax(axis=1) == y[inner]).mean())
-        scored[l2] = (accuracy, nll(logits, y[inner]))
-    best = max(grid, key=lambda l2: (scored[l2][0], -scored[l2][1], l2))
-    return L2Choice(best, {l2: acc for l2, (acc, _) in scored.items()})
+        total_nll, correct = 0.0, 0
+        for held in masks:
+            weight, bias = fit_linear(x[~held], y[~held], n_labels, l2=l2)
+            logits = linear_logits(x[held], weight, bias)
+            total_nll += nll(logits, y[held]) * int(held.sum())
+            correct += int((logits.argmax(axis=1) == y[held]).sum())
+        rows = sum(int(held.sum()) for held in masks)
+        losses[l2], accuracies[l2] = total_nll / rows, correct / rows
+    best = min(grid, key=lambda l2: (losses[l2], -l2))
+    return L2Choice(best, losses, accuracies)
 
 
 def stratified_mask(y: IntArray, fraction: float, *, seed: int) -> npt.NDArray[np.bool_]:

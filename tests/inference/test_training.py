@@ -46,12 +46,14 @@ def test_the_penalty_shrinks_the_weights() -> None:
     assert np.linalg.norm(strong) < np.linalg.norm(weak) / 3
 
 
-def test_choose_l2_picks_from_the_grid_on_an_inner_split() -> None:
+def test_choose_l2_picks_the_lowest_cross_validated_nll() -> None:
     x, y = _blobs(400, 4, spread=0.6, seed=3)
     choice = choose_l2(x, y, 4, seed=0, grid=(1e-4, 1e-2, 10.0))
-    assert choice.l2 in (1e-4, 1e-2, 10.0)
-    assert set(choice.inner_accuracy) == {1e-4, 1e-2, 10.0}
-    assert choice.inner_accuracy[choice.l2] == max(choice.inner_accuracy.values())
+    assert set(choice.inner_nll) == set(choice.inner_accuracy) == {1e-4, 1e-2, 10.0}
+    assert choice.inner_nll[choice.l2] == min(choice.inner_nll.values())
+    assert choice.l2 != 10.0  # a penalty that flattens every logit is never best here
+    single = choose_l2(x, y, 4, seed=0, grid=(1e-4, 1e-2, 10.0), folds=1)
+    assert single.l2 != 10.0
 
 
 def test_temperature_scaling_lowers_the_nll_of_overconfident_logits() -> None:
