@@ -30,14 +30,26 @@ L2_GRID = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 
 
 def fit_linear(
-    x: FloatArray, y: IntArray, n_labels: int, *, l2: float, max_iter: int = 500
+    x: FloatArray,
+    y: IntArray,
+    n_labels: int,
+    *,
+    l2: float,
+    max_iter: int = 500,
+    sample_weight: npt.NDArray[np.float64] | None = None,
 ) -> tuple[FloatArray, FloatArray]:
     """Weights ``W [n_labels, d]`` and bias ``b [n_labels]`` minimising the mean
-    cross-entropy of ``softmax(x @ W.T + b)`` plus ``l2 * ||W||^2 / 2``."""
+    cross-entropy of ``softmax(x @ W.T + b)`` (weighted by ``sample_weight``,
+    normalised to mean 1) plus ``l2 * ||W||^2 / 2``."""
     if x.ndim != 2 or len(x) != len(y):
         raise ValueError(f"need x [n, d] and y [n]; got {x.shape} and {y.shape}")
     features = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))
     targets = torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64))
+    if sample_weight is None:
+        row_weight = torch.ones(len(y), dtype=torch.float64)
+    else:
+        row_weight = torch.from_numpy(np.asarray(sample_weight, dtype=np.float64))
+        row_weight = row_weight / row_weight.mean()
     weight = torch.zeros((n_labels, x.shape[1]), dtype=torch.float64, requires_grad=True)
     bias = torch.zeros(n_labels, dtype=torch.float64, requires_grad=True)
     optimiser = torch.optim.LBFGS(
@@ -53,8 +65,8 @@ def fit_linear(
     def closure() -> torch.Tensor:
         optimiser.zero_grad()
         logits = features @ weight.T + bias
-        loss = torch.nn.functional.cross_entropy(logits, targets)
-        loss = loss + 0.5 * l2 * (weight * weight).sum()
+        losses = torch.nn.functional.cross_entropy(logits, targets, reduction="none")
+        loss = (losses * row_weight).mean() + 0.5 * l2 * (weight * weight).sum()
         loss.backward()  # type: ignore[no-untyped-call]
         return loss
 
@@ -112,8 +124,8 @@ def choose_l2(
             logits = linear_logits(x[held], weight, bias)
             total_nll += nll(logits, y[held]) * int(held.sum())
             correct += int((logits.argmax(axis=1) == y[held]).sum())
-        rows = sum(int(held.sum()) for held in masks)
-        losses[l2], accuracies[l2] = total_nll / rows, correct / rows
+        total = sum(int(held.sum()) for held in masks)
+        losses[l2], accuracies[l2] = total_nll / total, correct / total
     best = min(grid, key=lambda l2: (losses[l2], -l2))
     return L2Choice(best, losses, accuracies)
 

@@ -14,6 +14,7 @@ from inferql.inference.catalog import Catalog
 from inferql.inference.classifier import Classifier
 from inferql.inference.encoder import MiniLMEncoder
 from inferql.inference.heads import LinearHead
+from inferql.inference.manifest import HeadKind
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TRAIN = FIXTURES / "sst2-sample-train.tsv"  # 300 SST-2 rows
@@ -34,7 +35,7 @@ def _accuracy(classifier: Classifier, path: Path) -> float:
 
 @pytest.mark.parametrize("head", ["linear", "prototype"])
 def test_a_built_classifier_labels_unseen_rows(
-    tmp_path: Path, encoder: MiniLMEncoder, head: str
+    tmp_path: Path, encoder: MiniLMEncoder, head: HeadKind
 ) -> None:
     options = BuildOptions(
         name="sentiment", data=TRAIN, output=tmp_path, head=head, validation_split=0.2, seed=1
