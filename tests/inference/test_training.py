@@ -111,3 +111,14 @@ def test_label_centroids_are_means() -> None:
     x = np.array([[1, 0], [3, 0], [0, 2]], dtype=np.float32)
     y = np.array([0, 0, 1], dtype=np.int64)
     np.testing.assert_allclose(label_centroids(x, y, 2), [[2, 0], [0, 2]])
+
+
+def test_a_row_weighted_twice_counts_as_two_rows() -> None:
+    x, y = _blobs(60, 2, spread=0.8, seed=6)
+    weights = np.ones(60)
+    weights[0] = 2.0
+    weighted = fit_linear(x, y, 2, l2=1e-3, sample_weight=weights)
+    duplicated = fit_linear(np.vstack([x, x[:1]]), np.append(y, y[0]), 2, l2=1e-3)
+    unweighted = fit_linear(x, y, 2, l2=1e-3)
+    np.testing.assert_allclose(weighted[0], duplicated[0], atol=1e-4)
+    assert not np.allclose(weighted[0], unweighted[0], atol=1e-4)
