@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 DASHBOARD := inferql/static/dashboard/index.html
 
-.PHONY: run test check lint typecheck pytest install dashboard system-deps format constraints clean
+.PHONY: run test check lint typecheck pytest install dashboard system-deps format constraints clean builtins
 
 run: $(INSTALLED) dashboard
 	$(BIN)/inferql serve
@@ -52,6 +52,11 @@ $(DASHBOARD): dashboard/package.json dashboard/package-lock.json dashboard/build
 # Services and binaries the tests use (redis-server, chromium, npm), from Debian's packages.
 system-deps:
 	bash scripts/install-system-deps
+
+# Rebuild the trained built-in classifiers (sentiment@2, intent@1) from
+# ../shared/data with fixed seeds: ~10-20 minutes on 2 cores.
+builtins: $(INSTALLED)
+	OPENBLAS_NUM_THREADS=1 BIN=$(BIN) bash scripts/build-builtins
 
 format: $(INSTALLED)
 	$(BIN)/ruff format .

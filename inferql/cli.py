@@ -1,4 +1,5 @@
-"""The ``inferql`` command: ``serve``, ``worker``, ``export-schema`` and ``keys``.
+"""The ``inferql`` command: ``serve``, ``worker``, ``export-schema``, ``keys`` and
+``classifier``.
 
 Every setting is a flag of ``serve`` and ``worker``: ``--port`` mirrors ``INFERQL_PORT``, and so
 on; a flag wins over the environment, which wins over the default.
@@ -49,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     from inferql.security.keys_cli import add_keys_commands
 
     add_keys_commands(commands, add_settings_flags, run_keys)
+
+    from inferql.classifier_cli import add_classifier_commands
+
+    add_classifier_commands(commands, add_settings_flags, run_classifier)
     return parser
 
 
@@ -130,6 +135,12 @@ def run_worker(args: argparse.Namespace) -> int:
 
 def run_keys(args: argparse.Namespace) -> int:
     from inferql.security.keys_cli import run_keys as run
+
+    return run(settings_from(args), args)
+
+
+def run_classifier(args: argparse.Namespace) -> int:
+    from inferql.classifier_cli import run_classifier as run
 
     return run(settings_from(args), args)
 

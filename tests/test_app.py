@@ -40,7 +40,8 @@ async def test_classify_over_http_with_the_real_model(client: httpx.AsyncClient)
     body = await gql(
         client,
         """{
-          love: classify(text: "I love this") { label score scores { label score } model { name version } cached truncated }
+          love: classify(text: "I love this") { label score scores { label score } model { name version } head cached truncated }
+          zeroShot: classify(text: "I love this", model: "sentiment@1") { label model { version } head }
           awful: classify(text: "this is awful") { label }
           news: classify(text: "Stocks tumble as the central bank raises interest rates", model: "topic@1") { label }
         }""",
@@ -48,7 +49,13 @@ async def test_classify_over_http_with_the_real_model(client: httpx.AsyncClient)
     assert "errors" not in body, body
     love = body["data"]["love"]
     assert love["label"] == "positive"
-    assert love["model"] == {"name": "sentiment", "version": "1"}
+    assert love["model"] == {"name": "sentiment", "version": "2"}
+    assert love["head"] == "LINEAR"
+    assert body["data"]["zeroShot"] == {
+        "label": "positive",
+        "model": {"version": "1"},
+        "head": "ZERO_SHOT",
+    }
     assert {s["label"] for s in love["scores"]} == {"positive", "negative"}
     assert abs(sum(s["score"] for s in love["scores"]) - 1) < 1e-4
     assert love["score"] == max(s["score"] for s in love["scores"])
@@ -68,12 +75,26 @@ async def test_a_long_text_is_truncated_and_says_so(client: httpx.AsyncClient) -
 async def test_models_lists_the_built_in_classifiers(client: httpx.AsyncClient) -> None:
     body = await gql(
         client,
-        "{ models { name head labels versions { version } latest { ref { name version } } } }",
+        "{ models { name head labels versions { version head metrics { accuracy } }"
+        " latest { ref { name version } } metrics { accuracy validationSize perLabel { label support } } } }",
     )
     models = {m["name"]: m for m in body["data"]["models"]}
     assert set(models["topic"]["labels"]) == {"world", "sports", "business", "science/technology"}
-    assert models["sentiment"]["head"] == "ZERO_SHOT"
-    assert models["sentiment"]["latest"]["ref"] == {"name": "sentiment", "version": "1"}
+    assert models["topic"]["metrics"] is None
+    sentiment = models["sentiment"]
+    assert sentiment["head"] == "LINEAR"
+    assert sentiment["latest"]["ref"] == {"name": "sentiment", "version": "2"}
+    assert [(v["version"], v["head"]) for v in sentiment["versions"]] == [
+        ("1", "ZERO_SHOT"),
+        ("2", "LINEAR"),
+    ]
+    assert sentiment["versions"][0]["metrics"] is None
+    assert sentiment["versions"][1]["metrics"] == {"accuracy": sentiment["metrics"]["accuracy"]}
+    for name in ("sentiment", "intent"):
+        metrics = models[name]["metrics"]
+        assert metrics["accuracy"] > 0.75
+        assert sum(m["support"] for m in metrics["perLabel"]) == metrics["validationSize"]
+    assert len(models["intent"]["labels"]) == 77
 
 
 async def test_submit_then_fetch_and_page_through_jobs(client: httpx.AsyncClient) -> None:

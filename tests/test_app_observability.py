@@ -94,12 +94,13 @@ async def test_metrics_count_operations_jobs_batches_and_the_cache(
         == 2
     )
     assert grew("inferql_graphql_errors_total", code="MODEL_NOT_FOUND") == 1
-    assert grew("inferql_jobs_submitted_total", model="sentiment@1") == 1
-    assert grew("inferql_jobs_finished_total", model="sentiment@1", status="SUCCEEDED") == 1
-    assert grew("inferql_job_duration_seconds_count", model="sentiment@1", status="SUCCEEDED") == 1
-    assert grew("inferql_batch_size_texts_count", model="sentiment@1") == 1
-    assert grew("inferql_batch_fill_ratio_count", model="sentiment@1") == 1
-    assert grew("inferql_model_call_duration_seconds_count", model="sentiment@1", outcome="ok") == 1
+    # The query names no model: the default, sentiment, whose latest version is 2.
+    assert grew("inferql_jobs_submitted_total", model="sentiment@2") == 1
+    assert grew("inferql_jobs_finished_total", model="sentiment@2", status="SUCCEEDED") == 1
+    assert grew("inferql_job_duration_seconds_count", model="sentiment@2", status="SUCCEEDED") == 1
+    assert grew("inferql_batch_size_texts_count", model="sentiment@2") == 1
+    assert grew("inferql_batch_fill_ratio_count", model="sentiment@2") == 1
+    assert grew("inferql_model_call_duration_seconds_count", model="sentiment@2", outcome="ok") == 1
     assert grew("inferql_cache_lookups_total", result="miss") == 1
     assert grew("inferql_cache_lookups_total", result="hit") == 1
     assert value(after, "inferql_workers_alive") == 1

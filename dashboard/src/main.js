@@ -180,9 +180,12 @@ async function loadModels() {
     const data = await request(MODELS);
     const select = $("#model");
     const chosen = select.value;
-    select.innerHTML = data.models
-      .map((m) => `<option value="${escape(m.name)}">${escape(m.name)}@${escape(m.latest.version)}</option>`)
-      .join("");
+    // First, and chosen unless the user picks another: no model, so the server's default.
+    select.innerHTML =
+      `<option value="">default model</option>` +
+      data.models
+        .map((m) => `<option value="${escape(m.name)}">${escape(m.name)}@${escape(m.latest.version)}</option>`)
+        .join("");
     if (chosen) select.value = chosen;
   } catch (error) {
     showBanner(explain(error));

@@ -9,13 +9,21 @@ Schema (unknown keys are errors, so a typo does not pass silently)::
     name = "sentiment"            # letters, digits, "_", "-", "."; no "@"
     version = "1"                 # same alphabet; a bare integer is accepted
     description = "..."
-    head = "zero-shot"            # or "prototype"
+    head = "zero-shot"            # or "prototype" or "linear"
     encoder = "all-MiniLM-L6-v2"  # optional, the default
-    scale = 30                    # optional: softmax temperature, 0 < scale <= 1000
+    scale = 30                    # optional: centroid heads' inverse temperature, 0 < scale <= 1000
+    temperature = 1.0             # optional: calibration, logits / temperature before softmax
+    weights = "2.npz"             # trained heads: numpy arrays beside the manifest
     [[labels]]                    # at least two, names unique
     name = "positive"
-    descriptions = ["..."]        # zero-shot: required; prototype: not allowed
-    examples = ["..."]            # prototype: required; zero-shot: not allowed
+    descriptions = ["..."]        # zero-shot: required; otherwise not allowed
+    examples = ["..."]            # prototype without weights: required; otherwise not allowed
+    [build]                       # optional provenance, written by `inferql classifier build`
+    [metrics]                     # optional validation figures, likewise
+
+``weights`` (a file name relative to the manifest) holds ``W`` and ``b`` for a
+linear head, ``centroids`` for a prototype head; it is only checked to exist
+here, and read (with numpy, no pickle) when the classifier is built.
 """
 
 from __future__ import annotations
@@ -41,7 +49,7 @@ DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 KNOWN_ENCODERS = frozenset({DEFAULT_ENCODER})
 DEFAULT_SCALE = 30.0
 
-HeadKind = Literal["zero-shot", "prototype"]
+HeadKind = Literal["zero-shot", "prototype", "linear"]
 
 _IDENT = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 Identifier = Annotated[str, StringConstraints(pattern=_IDENT, max_length=64)]
@@ -62,6 +70,60 @@ class LabelSpec(BaseModel):
     examples: tuple[Text, ...] = ()
 
 
+class BuildInfo(BaseModel):
+    """How a trained version was made: enough to rebuild it and check its data."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data: str
+    data_sha256: str
+    rows: int = Field(ge=0, description="Rows read from the file.")
+    used_rows: int = Field(ge=0, description="Rows left after dropping duplicates and conflicts.")
+    train_rows: int = Field(ge=0)
+    validation_rows: int = Field(ge=0)
+    validation_split: float = Field(gt=0, lt=1)
+    decontaminated: bool = False
+    seed: int
+    l2: float | None = None
+    built_at: str
+    command: str = ""
+
+
+class LabelMetricsSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    label: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+class BaselineSpec(BaseModel):
+    """Another head measured on the same validation rows, for comparison."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    head: HeadKind
+    accuracy: float
+
+
+class MetricsSpec(BaseModel):
+    """Validation figures of a trained version, on rows it was not fitted on."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    accuracy: float = Field(ge=0, le=1)
+    validation_size: int = Field(ge=1)
+    ece_before: float | None = None
+    ece_after: float | None = None
+    nll_before: float | None = None
+    nll_after: float | None = None
+    per_label: tuple[LabelMetricsSpec, ...] = ()
+    baselines: tuple[BaselineSpec, ...] = ()
+
+
 class ClassifierSpec(BaseModel):
     """One classifier version, validated. ``source`` is the manifest's path."""
 
@@ -73,7 +135,11 @@ class ClassifierSpec(BaseModel):
     head: HeadKind
     encoder: str = DEFAULT_ENCODER
     scale: float = Field(DEFAULT_SCALE, gt=0, le=1000)
+    temperature: float = Field(1.0, gt=0, le=1000)
+    weights: str | None = None
     labels: tuple[LabelSpec, ...] = Field(min_length=2)
+    build: BuildInfo | None = None
+    metrics: MetricsSpec | None = None
     source: Path
 
     @property
@@ -83,6 +149,11 @@ class ClassifierSpec(BaseModel):
     @property
     def label_names(self) -> tuple[str, ...]:
         return tuple(label.name for label in self.labels)
+
+    @property
+    def weights_path(self) -> Path | None:
+        """The weights file, beside the manifest; ``None`` if it has none."""
+        return None if self.weights is None else self.source.parent / self.weights
 
     @field_validator("version", mode="before")
     @classmethod
@@ -107,18 +178,26 @@ class ClassifierSpec(BaseModel):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"label names must be unique; repeated: {', '.join(duplicates)}")
-        need, forbid = (
-            ("descriptions", "examples")
-            if self.head == "zero-shot"
-            else ("examples", "descriptions")
-        )
+        if self.head == "linear" and self.weights is None:
+            raise ValueError("head = 'linear' needs `weights`")
+        if self.head == "zero-shot" and self.weights is not None:
+            raise ValueError("head = 'zero-shot' does not use `weights`")
+        path = self.weights_path
+        if path is not None and not path.is_file():
+            raise ValueError(f"weights file {str(path)!r} does not exist")
+        need = {"zero-shot": "descriptions", "prototype": "examples", "linear": None}[self.head]
+        if self.weights is not None:
+            need = None  # a trained head's labels are only names
         for label in self.labels:
-            if not getattr(label, need):
+            if need is not None and not getattr(label, need):
                 raise ValueError(f"label {label.name!r} needs `{need}` (head = {self.head!r})")
-            if getattr(label, forbid):
-                raise ValueError(
-                    f"label {label.name!r} has `{forbid}`, which head = {self.head!r} does not use"
-                )
+            for field in ("descriptions", "examples"):
+                if field != need and getattr(label, field):
+                    raise ValueError(
+                        f"label {label.name!r} has `{field}`, which "
+                        f"{'a head with weights' if self.weights else f'head = {self.head!r}'}"
+                        " does not use"
+                    )
         return self
 
 

@@ -37,7 +37,10 @@ class Prediction:
     """One text's classification. ``scores`` covers every label of the model, best
     first; ``label``/``score`` repeat the best one. ``truncated`` says the text was
     longer than the encoder's window and only its start was read. ``cached`` says
-    the prediction came from the inference cache rather than a model call."""
+    the prediction came from the inference cache rather than a model call.
+    ``head`` is the kind of head that scored it (``"zero-shot"``, ``"prototype"``
+    or ``"linear"``); ``None`` from a model that is not a manifest classifier, or
+    from a cache entry written before predictions recorded it."""
 
     label: str
     score: float
@@ -45,6 +48,7 @@ class Prediction:
     model: ModelRef
     truncated: bool = False
     cached: bool = False
+    head: str | None = None
 
 
 class Model(Protocol):

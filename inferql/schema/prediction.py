@@ -8,6 +8,7 @@ import strawberry
 
 from inferql import inference
 from inferql.inference.manifest import ClassifierSpec
+from inferql.schema.classifier_metrics import ClassifierMetrics
 
 
 @strawberry.type(description="A classifier at one version, as `name@version` names it.")
@@ -26,6 +27,17 @@ class LabelScore:
     score: float = strawberry.field(description="Between 0 and 1; a text's scores sum to 1.")
 
 
+@strawberry.enum(description="How a classifier turns an embedding into label scores.")
+class ClassifierHead(Enum):
+    ZERO_SHOT = strawberry.enum_value("zero-shot", description="Similarity to label descriptions.")
+    PROTOTYPE = strawberry.enum_value(
+        "prototype", description="Few-shot: similarity to the mean of each label's examples."
+    )
+    LINEAR = strawberry.enum_value(
+        "linear", description="Logistic regression trained on labeled examples' embeddings."
+    )
+
+
 @strawberry.type(description="The classification of one text.")
 class Prediction:
     label: str = strawberry.field(description="The most likely label.")
@@ -40,6 +52,9 @@ class Prediction:
     truncated: bool = strawberry.field(
         description="True when the text was longer than the model reads; only its start counted."
     )
+    head: ClassifierHead | None = strawberry.field(
+        description="The kind of head that scored it (null from an older cached answer)."
+    )
 
     @classmethod
     def from_domain(cls, p: inference.Prediction) -> Prediction:
@@ -50,15 +65,8 @@ class Prediction:
             model=ModelRef.from_domain(p.model),
             cached=p.cached,
             truncated=p.truncated,
+            head=None if p.head is None else ClassifierHead(p.head),
         )
-
-
-@strawberry.enum(description="How a classifier turns an embedding into label scores.")
-class ClassifierHead(Enum):
-    ZERO_SHOT = strawberry.enum_value("zero-shot", description="Similarity to label descriptions.")
-    PROTOTYPE = strawberry.enum_value(
-        "prototype", description="Few-shot: similarity to the mean of each label's examples."
-    )
 
 
 @strawberry.type(description="One version of a classifier.")
@@ -68,6 +76,9 @@ class ModelVersion:
     labels: list[str] = strawberry.field(description="The labels it chooses between.")
     encoder: str = strawberry.field(description="The text encoder it runs on.")
     ref: ModelRef
+    metrics: ClassifierMetrics | None = strawberry.field(
+        description="Its validation figures; null for a version not built from labeled data."
+    )
 
     @classmethod
     def from_spec(cls, spec: ClassifierSpec) -> ModelVersion:
@@ -77,6 +88,7 @@ class ModelVersion:
             labels=list(spec.label_names),
             encoder=spec.encoder,
             ref=ModelRef.from_domain(spec.ref),
+            metrics=ClassifierMetrics.from_spec(spec),
         )
 
 
@@ -94,6 +106,10 @@ class Model:
     @strawberry.field(description="The latest version's labels.")
     def labels(self) -> list[str]:
         return self.latest.labels
+
+    @strawberry.field(description="The latest version's validation figures (null: none).")
+    def metrics(self) -> ClassifierMetrics | None:
+        return self.latest.metrics
 
     @classmethod
     def from_specs(cls, specs: list[ClassifierSpec]) -> Model:

@@ -159,3 +159,95 @@ def test_confident_on_clear_cases(registry: ModelRegistry) -> None:
     love, awful = registry.load(SENTIMENT).predict(["I love this", "this is awful"])
     assert love.score > 0.9
     assert awful.score > 0.9
+
+
+# Written for the trained sentiment@2 (SST-2 is movie reviews; these are not
+# only movies), never used to build or tune it.
+CLEAR_POSITIVE = [
+    "This film is a masterpiece, moving and beautifully acted.",
+    "I loved every minute of it.",
+    "A warm, funny and touching story.",
+    "The best meal I have had in years.",
+    "Brilliant performances from the whole cast.",
+    "An absolute joy to watch.",
+    "The hotel staff were wonderful and the room was lovely.",
+    "Gorgeous photography and a haunting score.",
+    "It is smart, witty and full of heart.",
+    "I would happily see it again tomorrow.",
+    "This phone is fast, light and the battery lasts forever.",
+    "A delightful surprise from start to finish.",
+    "The book is gripping and wonderfully written.",
+    "Great service, friendly people, excellent coffee.",
+    "One of the most inspiring documentaries I have seen.",
+    "The kids and the adults all had a great time.",
+    "A clever, charming romantic comedy.",
+    "Everything worked perfectly, I am very happy.",
+    "Her performance is simply stunning.",
+    "A thrilling ride with a satisfying ending.",
+]
+CLEAR_NEGATIVE = [
+    "This film is a boring, pointless mess.",
+    "I hated every minute of it.",
+    "A dull and lifeless story.",
+    "The worst meal I have had in years.",
+    "Wooden acting from the whole cast.",
+    "An absolute chore to sit through.",
+    "The hotel staff were rude and the room was filthy.",
+    "Ugly photography and an irritating score.",
+    "It is stupid, tedious and heartless.",
+    "I want those two hours of my life back.",
+    "This phone is slow, heavy and the battery dies by noon.",
+    "A tiresome disappointment from start to finish.",
+    "The book is confusing and badly written.",
+    "Terrible service, unfriendly people, awful coffee.",
+    "One of the most tedious documentaries I have seen.",
+    "Nobody enjoyed it, not even the kids.",
+    "A lazy, unfunny romantic comedy.",
+    "Nothing worked, I am very unhappy.",
+    "Her performance is painfully flat.",
+    "A predictable plot with a ridiculous ending.",
+]
+
+INTENTS = {
+    "I lost my card yesterday, what should I do?": "lost_or_stolen_card",
+    "How can I change my PIN?": "change_pin",
+    "My new card still hasn't arrived.": "card_arrival",
+    "I want to close my account.": "terminate_account",
+    "Why was I charged a fee for sending money?": "transfer_fee_charged",
+    "Can I pay with Apple Pay?": "apple_pay_or_google_pay",
+    "My top up didn't go through.": "top_up_failed",
+    "The ATM kept my card.": "card_swallowed",
+    "I forgot my passcode.": "passcode_forgotten",
+    "I was charged twice for the same purchase.": "transaction_charged_twice",
+    "How old do you have to be to open an account?": "age_limit",
+    "How do I activate my card?": "activate_my_card",
+}
+
+
+def test_trained_sentiment_is_the_latest_and_labels_clear_sentences(
+    registry: ModelRegistry,
+) -> None:
+    latest = registry.catalog.resolve("sentiment")
+    assert latest.head == "linear"
+    texts = CLEAR_POSITIVE + CLEAR_NEGATIVE
+    expected = ["positive"] * len(CLEAR_POSITIVE) + ["negative"] * len(CLEAR_NEGATIVE)
+    predictions = registry.load(latest.ref).predict(texts)
+    right = sum(p.label == want for p, want in zip(predictions, expected, strict=True))
+    assert right / len(texts) >= 0.85, [
+        t for t, p, w in zip(texts, predictions, expected, strict=True) if p.label != w
+    ]
+    for prediction in predictions:
+        assert (prediction.model, prediction.head) == (latest.ref, "linear")
+        assert sum(s.score for s in prediction.scores) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_intent_labels_clear_banking_requests(registry: ModelRegistry) -> None:
+    classifier = registry.load(ModelRef("intent", "1"))
+    assert len(classifier.labels) == 77
+    predictions = classifier.predict(list(INTENTS))
+    wrong = [
+        (text, want, p.label)
+        for (text, want), p in zip(INTENTS.items(), predictions, strict=True)
+        if p.label != want
+    ]
+    assert len(wrong) <= 2, wrong

@@ -50,7 +50,8 @@ def test_the_registry_is_a_model_provider(registry: ModelRegistry) -> None:
     assert model.ref == SENTIMENT
     assert registry.load(SENTIMENT) is model
     assert registry.loaded
-    assert registry.loaded_refs == [SENTIMENT, TOPIC]
+    assert registry.loaded_refs == sorted(spec.ref for spec in registry.catalog)
+    assert SENTIMENT in registry.loaded_refs
 
 
 def test_predict_makes_one_encoder_call_per_batch(catalog: Catalog, encoder: MiniLMEncoder) -> None:
@@ -64,6 +65,19 @@ def test_predict_makes_one_encoder_call_per_batch(catalog: Catalog, encoder: Min
     assert counting.calls == [17, 40]
 
 
+def test_a_trained_classifier_loads_its_weights_without_an_encoder_call(
+    catalog: Catalog, encoder: MiniLMEncoder
+) -> None:
+    counting = CountingEncoder(encoder)
+    registry = ModelRegistry(catalog, encoder_factory=lambda: counting)
+    model = registry.load(ModelRef("sentiment", "2"))
+    assert counting.calls == []
+    predictions = model.predict(["a joy to watch", "a waste of time", "fine"])
+    assert counting.calls == [3]
+    assert {p.head for p in predictions} == {"linear"}
+    assert [p.label for p in predictions[:2]] == ["positive", "negative"]
+
+
 def test_unknown_refs_fail_before_anything_loads(catalog: Catalog) -> None:
     def never() -> TextEncoder:
         raise AssertionError("the encoder must not load for an unknown model")
@@ -72,7 +86,7 @@ def test_unknown_refs_fail_before_anything_loads(catalog: Catalog) -> None:
     with pytest.raises(ModelNotFoundError):
         registry.load(ModelRef("nope", "1"))
     with pytest.raises(ModelNotFoundError):
-        registry.load(ModelRef("sentiment", "2"))
+        registry.load(ModelRef("sentiment", "99"))
     with pytest.raises(ModelNotFoundError):
         registry.warm_up([SENTIMENT, ModelRef("nope", "1")])
     assert not registry.loaded

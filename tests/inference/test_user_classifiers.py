@@ -87,11 +87,12 @@ def test_a_directory_is_searched_recursively(tmp_path: Path) -> None:
 
 def test_a_user_version_of_a_builtin_becomes_its_latest(tmp_path: Path) -> None:
     text = SUPPORT.replace('name = "support"', 'name = "sentiment"')
-    path = _write(tmp_path / "s.toml", text.replace('version = "1"', 'version = "2"'))
+    path = _write(tmp_path / "s.toml", text.replace('version = "1"', 'version = "3"'))
     catalog = Catalog.load(path)
-    assert [s.version for s in catalog.versions("sentiment")] == ["1", "2"]
+    assert [s.version for s in catalog.versions("sentiment")] == ["1", "2", "3"]
     assert catalog.resolve("sentiment").source == path
     assert catalog.resolve("sentiment@1").head == "zero-shot"
+    assert catalog.resolve("sentiment@2").head == "linear"
 
 
 def test_duplicating_a_builtin_version_is_an_error(tmp_path: Path) -> None:

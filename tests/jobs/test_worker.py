@@ -107,12 +107,13 @@ async def test_jobs_of_different_models_make_one_call_per_model(harness: Harness
     jobs = await asyncio.gather(
         h.service.submit(["one"], "sentiment"),
         h.service.submit(["two"], "topic"),
-        h.service.submit(["three"], "sentiment@1"),
+        h.service.submit(["three"], "sentiment@2"),
     )
     await asyncio.gather(*(h.service.wait(job.id, 5) for job in jobs))
 
     calls = sorted((str(ref), sorted(texts)) for ref, texts in h.models.calls)
-    assert calls == [("sentiment@1", ["one", "three"]), ("topic@1", ["two"])]
+    # "sentiment" means its latest version, sentiment@2: one call for both jobs.
+    assert calls == [("sentiment@2", ["one", "three"]), ("topic@1", ["two"])]
 
 
 async def test_stop_finishes_the_jobs_already_taken(harness: HarnessFactory) -> None:
