@@ -133,6 +133,16 @@ class Settings(BaseSettings):
     model_threads: int | None = Field(
         None, ge=1, description="Threads for one model call (default: every core)."
     )
+    model_runtime: Literal["onnx", "torch"] = Field(
+        "onnx",
+        description="What runs the encoder: `onnx` (ONNX Runtime, the graph exported once "
+        "and cached; faster here, see BENCHMARKS.md) or `torch`.",
+    )
+    model_cache_dir: Path | None = Field(
+        None,
+        description="Where the ONNX export is cached (default: `$XDG_CACHE_HOME/inferql`, "
+        "else `~/.cache/inferql`).",
+    )
 
     # Batching
     max_batch_texts: int = Field(32, ge=1, description="Most texts in one model call.")
