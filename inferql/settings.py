@@ -146,8 +146,23 @@ class Settings(BaseSettings):
 
     # Batching
     max_batch_texts: int = Field(32, ge=1, description="Most texts in one model call.")
+    max_batch_tokens: int = Field(
+        4_096,
+        ge=1,
+        description="Most padded tokens in one model call (texts x the longest, estimated "
+        "from length): bounds a batch's memory and keeps long texts from padding short ones.",
+    )
+    batch_wait: Literal["adaptive", "fixed"] = Field(
+        "adaptive",
+        description="`adaptive`: an idle worker sends a text to the model at once, a busy one "
+        "waits at most a quarter of the measured model call (and `max_wait_ms`) for more; "
+        "`fixed`: wait `max_wait_ms` after a batch's first text.",
+    )
     max_wait_ms: float = Field(
-        5.0, ge=0, description="How long a worker waits to fill a batch after its first text."
+        5.0,
+        ge=0,
+        description="Most a worker waits to fill a batch after its first text (`fixed`: "
+        "always this long).",
     )
 
     # Limits

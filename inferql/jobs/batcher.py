@@ -1,14 +1,33 @@
 """Packing the texts of many jobs into model batches. Pure bookkeeping: no I/O,
-no clock, so the worker's policy (when to cut a batch) stays in the worker."""
+no clock, so the worker's policy (when to cut a batch) stays in the worker.
+
+A batch is bounded by a text count and by a token budget, counted as the model
+pays for it: padded tokens, ``texts x longest`` (every text of a batch is padded
+to its longest). The batcher has no tokenizer, so a text's tokens are estimated
+from its length (:func:`estimate_tokens`); the bound is approximate by design.
+"""
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from inferql.backends.base import Delivery
 from inferql.inference import Prediction
 from inferql.jobs.model import Job
+
+# The default encoder's window: longer texts are truncated to it, so they cost no
+# more than this many tokens each.
+WINDOW_TOKENS = 256
+# English WordPiece averages about four characters per token.
+_CHARS_PER_TOKEN = 4
+
+
+def estimate_tokens(text: str) -> int:
+    """The tokens ``text`` is likely to cost the model, ``[CLS]``/``[SEP]`` included,
+    at most the window."""
+    return min(WINDOW_TOKENS, 2 + math.ceil(len(text) / _CHARS_PER_TOKEN))
 
 
 @dataclass(slots=True)
@@ -43,11 +62,13 @@ class Slice:
 
 
 class Batcher:
-    """Jobs in the order they were taken; batches of at most ``max_texts`` texts.
-    A job larger than a batch is split across consecutive batches."""
+    """Jobs in the order they were taken; batches of at most ``max_texts`` texts and
+    ``max_tokens`` padded tokens. A job larger than a batch is split across
+    consecutive batches, in order."""
 
-    def __init__(self, max_texts: int) -> None:
+    def __init__(self, max_texts: int, max_tokens: int | None = None) -> None:
         self.max_texts = max_texts
+        self.max_tokens = max_tokens if max_tokens is not None else max_texts * WINDOW_TOKENS
         self._items: OrderedDict[str, WorkItem] = OrderedDict()
 
     def add(self, job: Job, delivery: Delivery) -> None:
@@ -59,17 +80,30 @@ class Batcher:
         return sum(item.unbatched for item in self._items.values())
 
     def next_batch(self) -> list[Slice]:
-        """The next batch: the oldest unbatched texts, up to ``max_texts``."""
+        """The next batch. It starts with the oldest unbatched text (whatever its
+        length: nothing starves), then takes texts in the order they came while
+        the batch stays within ``max_texts`` and, padded to its longest text,
+        within ``max_tokens``. A text that would break the token budget stays for
+        a later batch, and with it the rest of its job (a job's texts go in order),
+        but a later job's shorter texts may still join: so long texts do not pad
+        many short ones, and texts of similar lengths travel together."""
         batch: list[Slice] = []
-        room = self.max_texts
+        count = longest = 0
         for item in self._items.values():
-            if room == 0:
+            if count == self.max_texts:
                 break
-            count = min(room, item.unbatched)
-            if count:
-                batch.append(Slice(item, item.next_index, item.next_index + count))
-                item.next_index += count
-                room -= count
+            end = item.next_index
+            texts = item.job.texts
+            while end < item.job.total and count < self.max_texts:
+                tokens = estimate_tokens(texts[end])
+                if count and (count + 1) * max(longest, tokens) > self.max_tokens:
+                    break
+                longest = max(longest, tokens)
+                count += 1
+                end += 1
+            if end > item.next_index:
+                batch.append(Slice(item, item.next_index, end))
+                item.next_index = end
         return batch
 
     def remove(self, job_id: str) -> WorkItem | None:

@@ -1,9 +1,18 @@
 """The worker: drains the queue into batches and makes ONE model call per batch
 (per model, when a batch mixes models), off the event loop.
 
-A batch is cut when it holds ``max_batch_texts`` texts or ``max_wait_ms`` after
-its first text arrived, whichever comes first. Texts are sorted by length
-before the call so that a batch pads as little as possible.
+A batch holds at most ``max_batch_texts`` texts and ``max_batch_tokens`` padded
+tokens (see :mod:`inferql.jobs.batcher`). When to cut it (``batch_wait``):
+
+- ``adaptive`` (the default): a worker that was idle sends what it took to the
+  model at once; a lone request never waits. While the model runs, new jobs
+  queue up; after the call the worker takes all of them (a busy worker batches
+  by itself) and waits at most a quarter of the measured call time (an EWMA),
+  capped by ``max_wait_ms``, for more to join.
+- ``fixed``: wait ``max_wait_ms`` after a batch's first text.
+
+Texts are sorted by length before the call so that a batch pads as little as
+possible.
 """
 
 from __future__ import annotations
@@ -33,6 +42,10 @@ _IDLE_POLL_S = 0.5
 # Waits between attempts while the backend is unreachable.
 _MIN_BACKOFF_S = 0.1
 _MAX_BACKOFF_S = 2.0
+# Adaptive wait: a busy worker waits at most this share of a model call for more
+# texts; the EWMA of call times weighs the newest call by _EWMA_WEIGHT.
+_WAIT_FRACTION = 0.25
+_EWMA_WEIGHT = 0.2
 
 
 class Worker:
@@ -40,7 +53,9 @@ class Worker:
         self._backend = backend
         self._models = models
         self._max_wait = settings.max_wait_ms / 1000
-        self._batcher = Batcher(settings.max_batch_texts)
+        self._adaptive = settings.batch_wait == "adaptive"
+        self._call_s: float | None = None  # EWMA of model call times
+        self._batcher = Batcher(settings.max_batch_texts, settings.max_batch_tokens)
         self._max_deliveries = settings.max_deliveries
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inferql-model")
         self._stopping = asyncio.Event()
@@ -71,14 +86,19 @@ class Worker:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def _step(self) -> bool:
-        """Take work, or run one batch; False once stopped with nothing left."""
+        """Take work and run one batch; False once stopped with nothing left."""
         loop = asyncio.get_running_loop()
+        busy = True  # work was waiting: it queued while the model ran
         if self._batcher.pending_texts == 0:
             if self._stopping.is_set():
                 return False
-            await self._fill(_IDLE_POLL_S)
-            return True
-        deadline = loop.time() + self._max_wait
+            await self._fill(0)
+            if self._batcher.pending_texts == 0:
+                busy = False  # idle: block until work comes, then run it at once
+                await self._fill(_IDLE_POLL_S)
+                if self._batcher.pending_texts == 0:
+                    return True
+        deadline = loop.time() + self._wait_s(busy)
         while self._batcher.pending_texts < self._batcher.max_texts:
             remaining = deadline - loop.time()
             if remaining <= 0 or self._stopping.is_set():
@@ -86,6 +106,14 @@ class Worker:
             await self._fill(remaining)
         await self._run_batch(self._batcher.next_batch())
         return True
+
+    def _wait_s(self, busy: bool) -> float:
+        """How long to let a batch fill before calling the model."""
+        if not self._adaptive:
+            return self._max_wait
+        if not busy or self._call_s is None:
+            return 0.0
+        return min(self._max_wait, _WAIT_FRACTION * self._call_s)
 
     async def _hand_back(self) -> None:
         """Return every taken job to the queue (best effort: one whose hand-back
@@ -178,7 +206,12 @@ class Worker:
         def call() -> list[Prediction]:
             return self._models.load(ref).predict(ordered)
 
-        results = await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        results = await loop.run_in_executor(self._executor, call)
+        took = loop.time() - began
+        previous = self._call_s
+        self._call_s = took if previous is None else previous + _EWMA_WEIGHT * (took - previous)
         if len(results) != len(texts):
             raise RuntimeError(f"model {ref} returned {len(results)} predictions for {len(texts)}")
         by_input = sorted(zip(order, results, strict=True), key=lambda pair: pair[0])
