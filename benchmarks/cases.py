@@ -1,0 +1,173 @@
+"""The request-path cases: the raw model (a), ``classify`` over HTTP against the
+naive baseline (b, c), batching choices, cached ``classify`` (f), and the API
+process's footprint. Each server and each load generator is a process of its own."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from benchmarks.procs import (
+    bench_env,
+    cpu_seconds,
+    free_port,
+    inferql_serve,
+    rss_mb,
+    started,
+)
+
+CLIENTS = (1, 8, 64)
+
+
+@dataclass(frozen=True)
+class Config:
+    seconds: float
+    warmup: float
+    threads: int
+    runtimes: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_json(argv: list[str], timeout: float = 300) -> dict[str, Any]:
+    """Run a benchmark process; its stdout's last line is its JSON result."""
+    done = subprocess.run(argv, env=bench_env(), capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv} failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def load(
+    url: str, config: Config, *, mode: str, clients: int, seed: int, **extra: Any
+) -> dict[str, Any]:
+    argv = [
+        sys.executable, "-m", "benchmarks.load", "--url", url, "--mode", mode,
+        "--clients", str(clients), "--seconds", str(config.seconds),
+        "--warmup", str(config.warmup), "--seed", str(seed),
+    ]  # fmt: skip
+    for key, value in extra.items():
+        argv += [f"--{key.replace('_', '-')}", str(value)]
+    return run_json(argv)
+
+
+def measured(server_pid: int, config: Config, **kwargs: Any) -> dict[str, Any]:
+    """A load run, with the server's CPU share over the same span."""
+    before = cpu_seconds(server_pid)
+    began = time.monotonic()
+    result = load(**kwargs, config=config)
+    result["server_cpu_share"] = (cpu_seconds(server_pid) - before) / (time.monotonic() - began)
+    result["server_rss_mb"] = rss_mb(server_pid)
+    return result
+
+
+def case_raw(config: Config) -> dict[str, Any]:
+    """(a) texts/s per runtime and batch size; ORT with and without spinning."""
+    out: dict[str, Any] = {}
+    seconds = str(max(1.0, config.seconds / 4))
+    for runtime in config.runtimes:
+        argv = [sys.executable, "-m", "benchmarks.raw", "--runtime", runtime,
+                "--threads", str(config.threads), "--seconds", seconds]  # fmt: skip
+        out[runtime] = run_json([*argv, "--long"])
+        if runtime == "onnx":
+            out["onnx_spinning"] = run_json([*argv, "--spinning", "--batches", "1,16"])
+    return out
+
+
+def serve_flags(runtime: str, config: Config, *extra: str) -> list[str]:
+    return [
+        "--model-runtime", runtime, "--model-threads", str(config.threads),
+        "--log-level", "warning", "--cache-ttl-s", "0", *extra,
+    ]  # fmt: skip
+
+
+def gateway_runs(
+    runtime: str, config: Config, clients: tuple[int, ...], *extra: str, seed: int = 10
+) -> dict[str, Any]:
+    port = free_port()
+    out: dict[str, Any] = {}
+    with started(
+        inferql_serve(port, *serve_flags(runtime, config, *extra)), port, bench_env()
+    ) as s:
+        for n in clients:
+            out[str(n)] = measured(
+                s.pid, config, url=s.url, mode="classify", clients=n, seed=seed + n
+            )
+    return out
+
+
+def naive_runs(runtime: str, config: Config, clients: tuple[int, ...]) -> dict[str, Any]:
+    port = free_port()
+    argv = [sys.executable, "-m", "benchmarks.naive", "--port", str(port),
+            "--runtime", runtime, "--threads", str(config.threads)]  # fmt: skip
+    out: dict[str, Any] = {}
+    with started(argv, port, bench_env()) as s:
+        for n in clients:
+            out[str(n)] = measured(s.pid, config, url=s.url, mode="naive", clients=n, seed=100 + n)
+    return out
+
+
+def case_http(config: Config) -> dict[str, Any]:
+    """(b) the gateway's ``classify`` at 1, 8, 64 clients; (c) the naive baseline."""
+    return {
+        runtime: {
+            "gateway": gateway_runs(runtime, config, CLIENTS),
+            "naive": naive_runs(runtime, config, (1, 64)),
+        }
+        for runtime in config.runtimes
+    }
+
+
+# What each batching choice buys: (name, extra serve flags).
+BATCHING_VARIANTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("adaptive (default)", ()),
+    ("fixed wait 5 ms", ("--batch-wait", "fixed")),
+    ("no token budget", ("--max-batch-tokens", "1000000")),
+)
+
+
+def case_batching(config: Config) -> dict[str, Any]:
+    """The default runtime at 1 and 64 clients under each batching choice."""
+    runtime = config.runtimes[0]
+    return {
+        name: gateway_runs(runtime, config, (1, 64), *flags, seed=200 + i)
+        for i, (name, flags) in enumerate(BATCHING_VARIANTS)
+    }
+
+
+def case_cached(config: Config) -> dict[str, Any]:
+    """(f) ``classify`` of texts already cached: the serving cost alone."""
+    port = free_port()
+    flags = ["--model-runtime", config.runtimes[0], "--model-threads", str(config.threads),
+             "--log-level", "warning"]  # fmt: skip
+    out: dict[str, Any] = {}
+    with started(inferql_serve(port, *flags), port, bench_env()) as s:
+        # 300 distinct texts: the warm-up pass caches them, then every request hits.
+        warm = load(url=s.url, config=config, mode="cached", clients=32, seed=7, distinct=300)
+        out["warm_pass"] = warm
+        for n in (1, 32):
+            out[str(n)] = measured(
+                s.pid, config, url=s.url, mode="cached", clients=n, seed=7, distinct=300
+            )
+    return out
+
+
+def case_footprint(config: Config) -> dict[str, Any]:
+    """RSS of an API process that runs no worker (no model), after some requests."""
+    port = free_port()
+    flags = ["--no-run-worker", "--log-level", "error"]
+    with started(inferql_serve(port, *flags), port, bench_env(), ready_path="/healthz") as s:
+        body = json.dumps({"query": "{ __typename }"}).encode()
+        for _ in range(200):
+            request = urllib.request.Request(
+                s.url + "/graphql", data=body, headers={"Content-Type": "application/json"}
+            )
+            with urllib.request.urlopen(request, timeout=5) as response:
+                response.read()
+        return {"rss_mb": rss_mb(s.pid), "peak_rss_mb": rss_mb(s.pid, "VmHWM")}
