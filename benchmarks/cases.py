@@ -9,10 +9,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from benchmarks.procs import (
+    Server,
     bench_env,
     cpu_seconds,
     free_port,
@@ -30,6 +32,7 @@ class Config:
     warmup: float
     threads: int
     runtimes: tuple[str, ...]
+    rounds: int = 2
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -48,10 +51,22 @@ def load(
     url: str, config: Config, *, mode: str, clients: int, seed: int, **extra: Any
 ) -> dict[str, Any]:
     argv = [
-        sys.executable, "-m", "benchmarks.load", "--url", url, "--mode", mode,
-        "--clients", str(clients), "--seconds", str(config.seconds),
-        "--warmup", str(config.warmup), "--seed", str(seed),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "benchmarks.load",
+        "--url",
+        url,
+        "--mode",
+        mode,
+        "--clients",
+        str(clients),
+        "--seconds",
+        str(config.seconds),
+        "--warmup",
+        str(config.warmup),
+        "--seed",
+        str(seed),
+    ]
     for key, value in extra.items():
         argv += [f"--{key.replace('_', '-')}", str(value)]
     return run_json(argv)
@@ -72,8 +87,17 @@ def case_raw(config: Config) -> dict[str, Any]:
     out: dict[str, Any] = {}
     seconds = str(max(1.0, config.seconds / 4))
     for runtime in config.runtimes:
-        argv = [sys.executable, "-m", "benchmarks.raw", "--runtime", runtime,
-                "--threads", str(config.threads), "--seconds", seconds]  # fmt: skip
+        argv = [
+            sys.executable,
+            "-m",
+            "benchmarks.raw",
+            "--runtime",
+            runtime,
+            "--threads",
+            str(config.threads),
+            "--seconds",
+            seconds,
+        ]
         out[runtime] = run_json([*argv, "--long"])
         if runtime == "onnx":
             out["onnx_spinning"] = run_json([*argv, "--spinning", "--batches", "1,16"])
@@ -82,70 +106,130 @@ def case_raw(config: Config) -> dict[str, Any]:
 
 def serve_flags(runtime: str, config: Config, *extra: str) -> list[str]:
     return [
-        "--model-runtime", runtime, "--model-threads", str(config.threads),
-        "--log-level", "warning", "--cache-ttl-s", "0", *extra,
-    ]  # fmt: skip
+        "--model-runtime",
+        runtime,
+        "--model-threads",
+        str(config.threads),
+        "--log-level",
+        "warning",
+        "--cache-ttl-s",
+        "0",
+        *extra,
+    ]
 
 
-def gateway_runs(
-    runtime: str, config: Config, clients: tuple[int, ...], *extra: str, seed: int = 10
-) -> dict[str, Any]:
-    port = free_port()
-    out: dict[str, Any] = {}
-    with started(
-        inferql_serve(port, *serve_flags(runtime, config, *extra)), port, bench_env()
-    ) as s:
-        for n in clients:
-            out[str(n)] = measured(
-                s.pid, config, url=s.url, mode="classify", clients=n, seed=seed + n
-            )
+def interleaved(
+    servers: dict[str, Server], modes: dict[str, str], config: Config, clients: tuple[int, ...]
+) -> dict[str, dict[str, Any]]:
+    """Load every server in turn, ``config.rounds`` times per client count, so that
+    the machine's noise (the cores are shared) falls on all of them alike; each
+    figure is the mean over the rounds."""
+    out: dict[str, dict[str, Any]] = {name: {} for name in servers}
+    for n in clients:
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
+        for round_ in range(config.rounds):
+            for i, (name, server) in enumerate(servers.items()):
+                runs[name].append(
+                    measured(
+                        server.pid,
+                        config,
+                        url=server.url,
+                        mode=modes[name],
+                        clients=n,
+                        seed=1000 * i + 10 * n + round_,
+                    )
+                )
+        for name, results in runs.items():
+            out[name][str(n)] = _mean(results)
     return out
 
 
-def naive_runs(runtime: str, config: Config, clients: tuple[int, ...]) -> dict[str, Any]:
-    port = free_port()
-    argv = [sys.executable, "-m", "benchmarks.naive", "--port", str(port),
-            "--runtime", runtime, "--threads", str(config.threads)]  # fmt: skip
-    out: dict[str, Any] = {}
-    with started(argv, port, bench_env()) as s:
-        for n in clients:
-            out[str(n)] = measured(s.pid, config, url=s.url, mode="naive", clients=n, seed=100 + n)
-    return out
+def _mean(results: list[dict[str, Any]]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for key, value in results[0].items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            merged[key] = sum(r[key] for r in results) / len(results)
+        else:
+            merged[key] = value
+    merged["rounds"] = len(results)
+    merged["throughput_per_round"] = [r["throughput"] for r in results]
+    return merged
+
+
+def naive_argv(port: int, runtime: str, config: Config) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "benchmarks.naive",
+        "--port",
+        str(port),
+        "--runtime",
+        runtime,
+        "--threads",
+        str(config.threads),
+    ]
 
 
 def case_http(config: Config) -> dict[str, Any]:
-    """(b) the gateway's ``classify`` at 1, 8, 64 clients; (c) the naive baseline."""
-    return {
-        runtime: {
-            "gateway": gateway_runs(runtime, config, CLIENTS),
-            "naive": naive_runs(runtime, config, (1, 64)),
-        }
-        for runtime in config.runtimes
-    }
+    """(b) the gateway's ``classify`` at 1, 8, 64 clients; (c) the naive baseline,
+    side by side on the same runtime, interleaved."""
+    out: dict[str, Any] = {}
+    for runtime in config.runtimes:
+        with ExitStack() as stack:
+            gateway_port, naive_port = free_port(), free_port()
+            servers = {
+                "gateway": stack.enter_context(
+                    started(
+                        inferql_serve(gateway_port, *serve_flags(runtime, config)),
+                        gateway_port,
+                        bench_env(),
+                    )
+                ),
+                "naive": stack.enter_context(
+                    started(naive_argv(naive_port, runtime, config), naive_port, bench_env())
+                ),
+            }
+            out[runtime] = interleaved(
+                servers, {"gateway": "classify", "naive": "naive"}, config, CLIENTS
+            )
+    return out
 
 
 # What each batching choice buys: (name, extra serve flags).
 BATCHING_VARIANTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("adaptive (default)", ()),
     ("fixed wait 5 ms", ("--batch-wait", "fixed")),
-    ("no token budget", ("--max-batch-tokens", "1000000")),
+    ("adaptive, no token budget", ("--max-batch-tokens", "1000000")),
 )
 
 
 def case_batching(config: Config) -> dict[str, Any]:
-    """The default runtime at 1 and 64 clients under each batching choice."""
+    """The default runtime at 1 and 64 clients under each batching choice,
+    interleaved."""
     runtime = config.runtimes[0]
-    return {
-        name: gateway_runs(runtime, config, (1, 64), *flags, seed=200 + i)
-        for i, (name, flags) in enumerate(BATCHING_VARIANTS)
-    }
+    with ExitStack() as stack:
+        servers: dict[str, Server] = {}
+        for name, flags in BATCHING_VARIANTS:
+            port = free_port()
+            servers[name] = stack.enter_context(
+                started(
+                    inferql_serve(port, *serve_flags(runtime, config, *flags)), port, bench_env()
+                )
+            )
+        return interleaved(servers, dict.fromkeys(servers, "classify"), config, (1, 64))
 
 
 def case_cached(config: Config) -> dict[str, Any]:
     """(f) ``classify`` of texts already cached: the serving cost alone."""
     port = free_port()
-    flags = ["--model-runtime", config.runtimes[0], "--model-threads", str(config.threads),
-             "--log-level", "warning"]  # fmt: skip
+    flags = [
+        "--model-runtime",
+        config.runtimes[0],
+        "--model-threads",
+        str(config.threads),
+        "--log-level",
+        "warning",
+    ]
     out: dict[str, Any] = {}
     with started(inferql_serve(port, *flags), port, bench_env()) as s:
         # 300 distinct texts: the warm-up pass caches them, then every request hits.

@@ -77,21 +77,27 @@ def main() -> None:
 
 
 def _time(predict: object, texts: list[str], size: int, seconds: float) -> dict[str, float]:
+    """The best of three trials of ``seconds / 3`` each: the machine is shared, and
+    the limit is what the model does when it gets the CPU."""
     call = predict  # a Classifier.predict
     assert callable(call)
-    call(texts[:size])  # warm: first call of a shape allocates
-    done = 0
-    calls = 0
+    call(texts[:size])  # warm: the first call of a shape allocates
+    best: dict[str, float] = {}
     offset = 0
-    begin = time.perf_counter()
-    while time.perf_counter() - begin < seconds or calls < 3:
-        batch = texts[offset : offset + size]
-        offset = (offset + size) % (len(texts) - size)
-        call(batch)
-        done += size
-        calls += 1
-    elapsed = time.perf_counter() - begin
-    return {"texts_per_s": done / elapsed, "call_ms": 1000 * elapsed / calls, "calls": calls}
+    for _ in range(3):
+        done = calls = 0
+        begin = time.perf_counter()
+        while time.perf_counter() - begin < seconds / 3 or calls < 2:
+            batch = texts[offset : offset + size]
+            offset = (offset + size) % (len(texts) - size)
+            call(batch)
+            done += size
+            calls += 1
+        elapsed = time.perf_counter() - begin
+        trial = {"texts_per_s": done / elapsed, "call_ms": 1000 * elapsed / calls, "calls": calls}
+        if not best or trial["texts_per_s"] > best["texts_per_s"]:
+            best = trial
+    return best
 
 
 if __name__ == "__main__":

@@ -76,6 +76,10 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
     return out
 
 
+def config_runtime(results: dict[str, Any]) -> str:
+    return str(results["config"]["runtimes"][0])
+
+
 def print_report(results: dict[str, Any]) -> None:
     cases = results["cases"]
     if "raw" in cases:
@@ -91,10 +95,14 @@ def print_report(results: dict[str, Any]) -> None:
             ["runtime", "s", "peak MB"],
             [[n, r["cold_start_s"], r["peak_rss_mb"]] for n, r in cases["raw"].items()],
         )
-    for key, title in (("http", "(b, c) classify over HTTP"), ("batching", "batching choices")):
+    groups = {
+        "http": ("(b, c) classify over HTTP", cases.get("http", {})),
+        "batching": ("batching choices", {config_runtime(results): cases.get("batching", {})}),
+    }
+    for key, (title, by_runtime) in groups.items():
         if key in cases:
             rows = []
-            for runtime, kinds in cases[key].items():
+            for runtime, kinds in by_runtime.items():
                 for kind, runs in kinds.items():
                     for clients, r in runs.items():
                         rows.append(

@@ -59,8 +59,9 @@ def main() -> None:
     args = parser.parse_args()
     chosen = args.cases or list(ALL)
     config = cases.Config(
-        seconds=4.0 if args.quick else 8.0,
-        warmup=1.0 if args.quick else 2.0,
+        seconds=3.0 if args.quick else 5.0,
+        warmup=1.0 if args.quick else 1.5,
+        rounds=2 if args.quick else 3,
         threads=args.threads,
         runtimes=tuple(args.runtimes.split(",")),
     )
