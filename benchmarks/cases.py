@@ -4,11 +4,13 @@ process's footprint. Each server and each load generator is a process of its own
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -119,7 +121,11 @@ def serve_flags(runtime: str, config: Config, *extra: str) -> list[str]:
 
 
 def interleaved(
-    servers: dict[str, Server], modes: dict[str, str], config: Config, clients: tuple[int, ...]
+    servers: dict[str, Server],
+    modes: dict[str, str],
+    config: Config,
+    clients: tuple[int, ...],
+    between: Callable[[], object] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Load every server in turn, ``config.rounds`` times per client count, so that
     the machine's noise (the cores are shared) falls on all of them alike; each
@@ -128,6 +134,8 @@ def interleaved(
     for n in clients:
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
         for round_ in range(config.rounds):
+            if between is not None:
+                between()
             for i, (name, server) in enumerate(servers.items()):
                 runs[name].append(
                     measured(
@@ -189,9 +197,38 @@ def case_http(config: Config) -> dict[str, Any]:
                     started(naive_argv(naive_port, runtime, config), naive_port, bench_env())
                 ),
             }
+            limits: list[dict[str, Any]] = []
+            naive_url = servers["naive"].url
             out[runtime] = interleaved(
-                servers, {"gateway": "classify", "naive": "naive"}, config, CLIENTS
+                servers,
+                {"gateway": "classify", "naive": "naive"},
+                config,
+                CLIENTS,
+                between=functools.partial(_limit_into, limits, naive_url, config),
             )
+            out[runtime]["raw_in_rounds"] = {
+                size: _mean([limit[size] for limit in limits]) for size in limits[0]
+            }
+    return out
+
+
+RAW_SIZES = (1, 4, 16, 32)
+
+
+def _limit_into(limits: list[dict[str, Any]], url: str, config: Config) -> None:
+    limits.append(raw_limit(url, config))
+
+
+def raw_limit(url: str, config: Config) -> dict[str, dict[str, Any]]:
+    """The model alone, timed inside the naive server between load runs."""
+    out = {}
+    for size in RAW_SIZES:
+        body = json.dumps({"batch": size, "seconds": config.seconds / len(RAW_SIZES)}).encode()
+        request = urllib.request.Request(
+            url + "/raw", data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=120) as response:
+            out[str(size)] = json.loads(response.read())
     return out
 
 

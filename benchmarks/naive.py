@@ -5,12 +5,16 @@ its thread pool). Same encoder, same runtime, same threads as the gateway.
     python -m benchmarks.naive --port 8001 --runtime onnx --threads 2
 
 ``POST /classify`` with ``{"text": ...}`` answers ``{"label": ..., "score": ...}``;
-``GET /readyz`` answers once the model is loaded.
+``GET /readyz`` answers once the model is loaded. ``POST /raw`` with
+``{"batch": n, "seconds": s}`` times the model alone in this process (one call
+after another, batches of ``n``) and answers its texts/s and ms per call: the
+limit, measured in the same rounds as the servers it bounds.
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 import uvicorn
@@ -20,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from benchmarks.texts import make_texts
 from inferql.inference.catalog import Catalog
 from inferql.inference.registry import ModelRegistry, minilm_factory
 
@@ -40,12 +45,33 @@ def build(runtime: str, threads: int, cache_dir: Path | None) -> Starlette:
         body = await request.json()
         return JSONResponse(await run_in_threadpool(classify_one, str(body["text"])))
 
+    texts = make_texts(20_000, seed=5)
+
+    def time_model(size: int, seconds: float) -> dict[str, float]:
+        done = calls = offset = 0
+        begin = time.perf_counter()
+        while time.perf_counter() - begin < seconds or calls < 2:
+            model.predict(texts[offset : offset + size])
+            offset = (offset + size) % (len(texts) - size)
+            done += size
+            calls += 1
+        elapsed = time.perf_counter() - begin
+        return {"texts_per_s": done / elapsed, "call_ms": 1000 * elapsed / calls, "calls": calls}
+
+    async def raw(request: Request) -> JSONResponse:
+        body = await request.json()
+        size, seconds = int(body["batch"]), float(body["seconds"])
+        return JSONResponse(await run_in_threadpool(time_model, size, seconds))
+
     async def readyz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    return Starlette(
-        routes=[Route("/classify", classify, methods=["POST"]), Route("/readyz", readyz)]
-    )
+    routes = [
+        Route("/classify", classify, methods=["POST"]),
+        Route("/raw", raw, methods=["POST"]),
+        Route("/readyz", readyz),
+    ]
+    return Starlette(routes=routes)
 
 
 def main() -> None:
