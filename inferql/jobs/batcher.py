@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Literal
 
 from inferql.backends.base import Delivery
 from inferql.inference import Prediction
@@ -115,3 +116,35 @@ class Batcher:
         items = list(self._items.values())
         self._items.clear()
         return items
+
+
+# Adaptive wait: a busy worker waits at most this share of a model call for more
+# texts; the EWMA of call times weighs the newest call by _EWMA_WEIGHT.
+_WAIT_FRACTION = 0.25
+_EWMA_WEIGHT = 0.2
+
+
+class BatchWait:
+    """How long a worker lets a batch fill before the model call.
+
+    ``fixed``: always ``max_wait_s``. ``adaptive``: nothing when the work came to
+    an idle worker (``busy`` False: a lone request goes straight to the model);
+    when it queued while the model was busy, a quarter of the measured call time
+    (an EWMA of :meth:`observe`), at most ``max_wait_s``."""
+
+    def __init__(self, mode: Literal["adaptive", "fixed"], max_wait_s: float) -> None:
+        self.mode = mode
+        self.max_wait_s = max_wait_s
+        self.call_s: float | None = None
+
+    def observe(self, call_s: float) -> None:
+        """One model call took ``call_s`` seconds."""
+        previous = self.call_s
+        self.call_s = call_s if previous is None else previous + _EWMA_WEIGHT * (call_s - previous)
+
+    def wait_s(self, busy: bool) -> float:
+        if self.mode == "fixed":
+            return self.max_wait_s
+        if not busy or self.call_s is None:
+            return 0.0
+        return min(self.max_wait_s, _WAIT_FRACTION * self.call_s)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from inferql.backends.base import Delivery
 from inferql.inference import ModelRef
-from inferql.jobs.batcher import WINDOW_TOKENS, Batcher, Slice, estimate_tokens
+from inferql.jobs.batcher import WINDOW_TOKENS, Batcher, BatchWait, Slice, estimate_tokens
 from inferql.jobs.model import Job
 
 REF = ModelRef("sentiment", "1")
@@ -88,3 +88,21 @@ def test_without_a_token_budget_only_the_count_bounds_a_batch() -> None:
     add(batcher, "long", *([LONG] * 6))
 
     assert [len(b[0].texts) for b in drain(batcher)] == [4, 2]
+
+
+def test_the_adaptive_wait_follows_the_measured_model_call() -> None:
+    wait = BatchWait("adaptive", max_wait_s=0.005)
+    assert wait.wait_s(busy=True) == 0.0  # nothing measured yet
+    wait.observe(0.008)
+    assert wait.wait_s(busy=False) == 0.0  # an idle worker never waits
+    assert wait.wait_s(busy=True) == 0.002  # a quarter of the call
+    for _ in range(50):
+        wait.observe(0.100)
+    assert wait.call_s is not None and abs(wait.call_s - 0.100) < 1e-3
+    assert wait.wait_s(busy=True) == 0.005  # capped by max_wait
+
+
+def test_the_fixed_wait_is_max_wait() -> None:
+    wait = BatchWait("fixed", max_wait_s=0.005)
+    wait.observe(0.100)
+    assert wait.wait_s(busy=False) == wait.wait_s(busy=True) == 0.005
