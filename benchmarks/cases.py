@@ -160,7 +160,8 @@ def _mean(results: list[dict[str, Any]]) -> dict[str, Any]:
         else:
             merged[key] = value
     merged["rounds"] = len(results)
-    merged["throughput_per_round"] = [r["throughput"] for r in results]
+    key = "throughput" if "throughput" in results[0] else "texts_per_s"
+    merged[f"{key}_per_round"] = [r[key] for r in results]
     return merged
 
 

@@ -6,10 +6,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+# Print Markdown tables instead of aligned text (``python -m benchmarks.report --markdown``).
+MARKDOWN = False
+
 
 def table(title: str, header: Iterable[str], rows: Iterable[Iterable[Any]]) -> None:
     head = list(header)
     body = [[_cell(v) for v in row] for row in rows]
+    if MARKDOWN:
+        print(f"\n**{title.strip()}**\n")
+        print("| " + " | ".join(head) + " |")
+        print("|" + " --- |" * len(head))
+        for row in body:
+            print("| " + " | ".join(row) + " |")
+        return
     widths = [
         max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(head)
     ]
@@ -187,3 +197,22 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> list[list[Any]]:
         elif not isinstance(value, list):
             rows.append([prefix + key, value])
     return rows
+
+
+def main() -> None:
+    """Print the tables of a results file: ``python -m benchmarks.report FILE``."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    global MARKDOWN
+    parser = argparse.ArgumentParser()
+    parser.add_argument("results", type=Path)
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args()
+    MARKDOWN = args.markdown
+    print_report(json.loads(args.results.read_text()))
+
+
+if __name__ == "__main__":
+    main()
