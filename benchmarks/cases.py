@@ -235,9 +235,10 @@ def raw_limit(url: str, config: Config) -> dict[str, dict[str, Any]]:
 
 # What each batching choice buys: (name, extra serve flags).
 BATCHING_VARIANTS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("adaptive (default)", ()),
+    ("adaptive, wait 0.1 of a call (default)", ()),
+    ("adaptive, no wait when busy", ("--batch-wait-fraction", "0")),
+    ("adaptive, wait 0.25 of a call", ("--batch-wait-fraction", "0.25")),
     ("fixed wait 5 ms", ("--batch-wait", "fixed")),
-    ("adaptive, no token budget", ("--max-batch-tokens", "1000000")),
 )
 
 
@@ -254,7 +255,7 @@ def case_batching(config: Config) -> dict[str, Any]:
                     inferql_serve(port, *serve_flags(runtime, config, *flags)), port, bench_env()
                 )
             )
-        return interleaved(servers, dict.fromkeys(servers, "classify"), config, (1, 64))
+        return interleaved(servers, dict.fromkeys(servers, "classify"), config, (1, 8, 64))
 
 
 def case_cached(config: Config) -> dict[str, Any]:

@@ -155,8 +155,15 @@ class Settings(BaseSettings):
     batch_wait: Literal["adaptive", "fixed"] = Field(
         "adaptive",
         description="`adaptive`: an idle worker sends a text to the model at once, a busy one "
-        "waits at most a quarter of the measured model call (and `max_wait_ms`) for more; "
-        "`fixed`: wait `max_wait_ms` after a batch's first text.",
+        "waits at most `batch_wait_fraction` of the measured model call (and `max_wait_ms`) "
+        "for more; `fixed`: wait `max_wait_ms` after a batch's first text.",
+    )
+    batch_wait_fraction: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="`adaptive`: the share of the measured model call a busy worker waits "
+        "for more texts (0: take what queued during the last call and go).",
     )
     max_wait_ms: float = Field(
         5.0,

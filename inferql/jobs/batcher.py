@@ -118,9 +118,7 @@ class Batcher:
         return items
 
 
-# Adaptive wait: a busy worker waits at most this share of a model call for more
-# texts; the EWMA of call times weighs the newest call by _EWMA_WEIGHT.
-_WAIT_FRACTION = 0.25
+# The EWMA of model call times weighs the newest call by this.
 _EWMA_WEIGHT = 0.2
 
 
@@ -129,12 +127,16 @@ class BatchWait:
 
     ``fixed``: always ``max_wait_s``. ``adaptive``: nothing when the work came to
     an idle worker (``busy`` False: a lone request goes straight to the model);
-    when it queued while the model was busy, a quarter of the measured call time
-    (an EWMA of :meth:`observe`), at most ``max_wait_s``."""
+    when it queued while the model was busy, ``fraction`` of the measured call
+    time (an EWMA of :meth:`observe`), at most ``max_wait_s``: the model idles
+    while a batch waits, so the wait stays a small share of a call."""
 
-    def __init__(self, mode: Literal["adaptive", "fixed"], max_wait_s: float) -> None:
+    def __init__(
+        self, mode: Literal["adaptive", "fixed"], max_wait_s: float, fraction: float = 0.1
+    ) -> None:
         self.mode = mode
         self.max_wait_s = max_wait_s
+        self.fraction = fraction
         self.call_s: float | None = None
 
     def observe(self, call_s: float) -> None:
@@ -147,4 +149,4 @@ class BatchWait:
             return self.max_wait_s
         if not busy or self.call_s is None:
             return 0.0
-        return min(self.max_wait_s, _WAIT_FRACTION * self.call_s)
+        return min(self.max_wait_s, self.fraction * self.call_s)

@@ -7,8 +7,8 @@ tokens (see :mod:`inferql.jobs.batcher`). When to cut it (``batch_wait``):
 - ``adaptive`` (the default): a worker that was idle sends what it took to the
   model at once; a lone request never waits. While the model runs, new jobs
   queue up; after the call the worker takes all of them (a busy worker batches
-  by itself) and waits at most a quarter of the measured call time (an EWMA),
-  capped by ``max_wait_ms``, for more to join.
+  by itself) and waits at most ``batch_wait_fraction`` of the measured call
+  time (an EWMA), capped by ``max_wait_ms``, for more to join.
 - ``fixed``: wait ``max_wait_ms`` after a batch's first text.
 
 Texts are sorted by length before the call so that a batch pads as little as
@@ -50,7 +50,9 @@ class Worker:
     def __init__(self, backend: Backend, models: ModelProvider, settings: Settings) -> None:
         self._backend = backend
         self._models = models
-        self._wait = BatchWait(settings.batch_wait, settings.max_wait_ms / 1000)
+        self._wait = BatchWait(
+            settings.batch_wait, settings.max_wait_ms / 1000, settings.batch_wait_fraction
+        )
         self._batcher = Batcher(settings.max_batch_texts, settings.max_batch_tokens)
         self._max_deliveries = settings.max_deliveries
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inferql-model")

@@ -91,7 +91,7 @@ def test_without_a_token_budget_only_the_count_bounds_a_batch() -> None:
 
 
 def test_the_adaptive_wait_follows_the_measured_model_call() -> None:
-    wait = BatchWait("adaptive", max_wait_s=0.005)
+    wait = BatchWait("adaptive", max_wait_s=0.005, fraction=0.25)
     assert wait.wait_s(busy=True) == 0.0  # nothing measured yet
     wait.observe(0.008)
     assert wait.wait_s(busy=False) == 0.0  # an idle worker never waits
