@@ -126,6 +126,7 @@ def interleaved(
     config: Config,
     clients: tuple[int, ...],
     between: Callable[[], object] | None = None,
+    load_options: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Load every server in turn, ``config.rounds`` times per client count, so that
     the machine's noise (the cores are shared) falls on all of them alike; each
@@ -145,6 +146,7 @@ def interleaved(
                         mode=modes[name],
                         clients=n,
                         seed=1000 * i + 10 * n + round_,
+                        **(load_options or {}),
                     )
                 )
         for name, results in runs.items():
@@ -240,22 +242,41 @@ BATCHING_VARIANTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("adaptive, wait 0.25 of a call", ("--batch-wait-fraction", "0.25")),
     ("fixed wait 5 ms", ("--batch-wait", "fixed")),
 )
+NO_BUDGET = ("adaptive, no token budget", ("--max-batch-tokens", "1000000"))
+LONG_EVERY = 8  # the mixed load: one text in 8 has ~200 tokens
 
 
 def case_batching(config: Config) -> dict[str, Any]:
-    """The default runtime at 1 and 64 clients under each batching choice,
-    interleaved."""
+    """The default runtime under each batching choice, interleaved: short texts
+    at 1, 8 and 64 clients for the waits; a mixed load (one long text in
+    ``LONG_EVERY``) at 64 clients with and without the token budget."""
     runtime = config.runtimes[0]
     with ExitStack() as stack:
         servers: dict[str, Server] = {}
-        for name, flags in BATCHING_VARIANTS:
+        for name, flags in (*BATCHING_VARIANTS, NO_BUDGET):
             port = free_port()
             servers[name] = stack.enter_context(
                 started(
                     inferql_serve(port, *serve_flags(runtime, config, *flags)), port, bench_env()
                 )
             )
-        return interleaved(servers, dict.fromkeys(servers, "classify"), config, (1, 8, 64))
+        waits = {name: servers[name] for name, _ in BATCHING_VARIANTS}
+        out = interleaved(waits, dict.fromkeys(waits, "classify"), config, (1, 8, 64))
+        default, no_budget = BATCHING_VARIANTS[0][0], NO_BUDGET[0]
+        mixed = {
+            f"{default}, mixed lengths": servers[default],
+            f"{no_budget}, mixed lengths": servers[no_budget],
+        }
+        out.update(
+            interleaved(
+                mixed,
+                dict.fromkeys(mixed, "classify"),
+                config,
+                (64,),
+                load_options={"long_every": LONG_EVERY},
+            )
+        )
+        return out
 
 
 def case_cached(config: Config) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import resource
 import sys
 from urllib.parse import urlsplit
 
-from benchmarks.texts import make_texts
+from benchmarks.texts import make_long_texts, make_texts
 
 CLASSIFY = "query Classify($text: String!) { classify(text: $text) { label score } }"
 
@@ -137,8 +137,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0, help="which texts (distinct per seed)")
     parser.add_argument("--distinct", type=int, default=200_000, help="distinct texts cycled")
+    parser.add_argument("--long-every", type=int, default=0, help="every Nth text is long")
     args = parser.parse_args()
     texts = make_texts(args.distinct, seed=args.seed)
+    if args.long_every:  # mixed lengths: every Nth text has ~200 tokens
+        long_texts = make_long_texts(args.distinct // args.long_every + 1, seed=args.seed)
+        for n, i in enumerate(range(0, len(texts), args.long_every)):
+            texts[i] = long_texts[n]
     result = asyncio.run(run(args.url, args.mode, args.clients, args.seconds, args.warmup, texts))
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
