@@ -31,6 +31,17 @@ def estimate_tokens(text: str) -> int:
     return min(WINDOW_TOKENS, 2 + math.ceil(len(text) / _CHARS_PER_TOKEN))
 
 
+# Two lengths are alike when padding the shorter to the longer at most doubles
+# it, give or take a few tokens (short texts vary a lot, relatively, for little).
+_LENGTH_SLACK = 16
+
+
+def similar_lengths(a: int, b: int) -> bool:
+    """Whether texts of ``a`` and ``b`` tokens should share a batch."""
+    low, high = sorted((a, b))
+    return high <= 2 * low + _LENGTH_SLACK
+
+
 @dataclass(slots=True)
 class WorkItem:
     """A job a worker has taken: the texts it has classified so far."""
@@ -84,17 +95,29 @@ class Batcher:
         """The next batch. It starts with the oldest unbatched text (whatever its
         length: nothing starves), then takes texts in the order they came while
         the batch stays within ``max_texts`` and, padded to its longest text,
-        within ``max_tokens``. A text that would break the token budget stays for
-        a later batch, and with it the rest of its job (a job's texts go in order),
-        but a later job's shorter texts may still join: so long texts do not pad
-        many short ones, and texts of similar lengths travel together."""
+        within ``max_tokens``.
+
+        Texts of similar lengths travel together: a later job joins only if its
+        next text is of a length like the batch's first (:func:`similar_lengths`);
+        the others wait for a batch that one of their kind leads. So a long text
+        does not pad many short ones, nor short ones a batch of long ones. Within
+        one job only the budget applies: a job's texts go in order, and a text
+        that would break the budget stays for a later batch with the rest of
+        its job."""
         batch: list[Slice] = []
         count = longest = 0
+        lead: int | None = None
         for item in self._items.values():
             if count == self.max_texts:
                 break
             end = item.next_index
             texts = item.job.texts
+            if end < item.job.total:
+                first = estimate_tokens(texts[end])
+                if lead is None:
+                    lead = first
+                elif not similar_lengths(lead, first):
+                    continue
             while end < item.job.total and count < self.max_texts:
                 tokens = estimate_tokens(texts[end])
                 if count and (count + 1) * max(longest, tokens) > self.max_tokens:

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from inferql.backends.base import Delivery
 from inferql.inference import ModelRef
-from inferql.jobs.batcher import WINDOW_TOKENS, Batcher, BatchWait, Slice, estimate_tokens
+from inferql.jobs.batcher import (
+    WINDOW_TOKENS,
+    Batcher,
+    BatchWait,
+    Slice,
+    estimate_tokens,
+    similar_lengths,
+)
 from inferql.jobs.model import Job
 
 REF = ModelRef("sentiment", "1")
@@ -60,6 +67,31 @@ def test_a_long_text_does_not_pad_many_short_ones() -> None:
         [("short-1", 10), ("short-2", 10)],
         [("long", 1)],
     ]
+
+
+def test_requests_of_different_lengths_are_grouped_by_length() -> None:
+    batcher = Batcher(max_texts=32, max_tokens=100_000)  # the budget does not bind
+    for i in range(6):
+        add(batcher, f"r{i}", SHORT if i % 2 == 0 else LONG)
+
+    batches = drain(batcher)
+
+    assert [[p.item.job.id for p in batch] for batch in batches] == [
+        ["r0", "r2", "r4"],
+        ["r1", "r3", "r5"],
+    ]
+
+
+def test_similar_lengths() -> None:
+    assert similar_lengths(5, 5) and similar_lengths(10, 25) and similar_lengths(200, 256)
+    assert not similar_lengths(21, 230) and not similar_lengths(230, 21)
+
+
+def test_within_one_job_only_the_budget_applies() -> None:
+    batcher = Batcher(max_texts=32, max_tokens=100_000)
+    add(batcher, "mixed", SHORT, LONG, SHORT, LONG)
+
+    assert [(p.start, p.end) for p in batcher.next_batch()] == [(0, 4)]
 
 
 def test_the_oldest_text_always_leads_so_a_long_one_is_not_starved() -> None:
