@@ -11,7 +11,8 @@ import time
 from contextlib import ExitStack
 from typing import Any
 
-from benchmarks.cases import Config, load, measured, run_json, serve_flags
+from benchmarks.cases import serve_flags
+from benchmarks.measure import Config, load, measured, run_json
 from benchmarks.procs import (
     bench_env,
     cpu_seconds,

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import cases, events
+from benchmarks.measure import Config
 from benchmarks.report import print_report
 
 RESULTS = Path(__file__).parent / "results"
@@ -58,7 +59,7 @@ def main() -> None:
     parser.add_argument("--name", default=None, help="results/<name>.json (default: the cases)")
     args = parser.parse_args()
     chosen = args.cases or list(ALL)
-    config = cases.Config(
+    config = Config(
         seconds=3.0 if args.quick else 5.0,
         warmup=1.0 if args.quick else 1.5,
         rounds=2 if args.quick else 3,
