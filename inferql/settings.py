@@ -147,7 +147,7 @@ class Settings(BaseSettings):
     # Batching
     max_batch_texts: int = Field(32, ge=1, description="Most texts in one model call.")
     max_batch_tokens: int = Field(
-        4_096,
+        8_192,
         ge=1,
         description="Most padded tokens in one model call (texts x the longest, estimated "
         "from length): bounds a batch's memory and keeps long texts from padding short ones.",
