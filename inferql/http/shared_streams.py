@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Hashable
 from functools import lru_cache
 from typing import Any
@@ -29,6 +30,8 @@ from strawberry.schema.base import BaseSchema
 from strawberry.types import ExecutionResult
 
 from inferql.errors import ErrorCode
+
+logger = logging.getLogger(__name__)
 
 SHARED_FIELDS = frozenset({"jobEvents"})
 _END = object()
@@ -76,7 +79,9 @@ class _Producer:
                         self._offer(queue, result)
         finally:
             for queue in list(self.consumers):
-                self._offer(queue, _END)
+                if queue.full():
+                    queue.get_nowait()  # the end matters more than one more event
+                queue.put_nowait(_END)
 
     def _offer(self, queue: asyncio.Queue[object], item: object) -> None:
         try:
@@ -145,6 +150,8 @@ class SharedStreams:
     ) -> None:
         try:
             await producer.run(source)
+        except Exception:  # its consumers see their stream end
+            logger.exception("a shared subscription failed")
         finally:
             if self._producers.get(key) is producer:
                 del self._producers[key]
