@@ -83,9 +83,16 @@ def create_app(
         stats=stats,
     )
     if settings.runs_worker and models is None:
-        from inferql.inference.registry import ModelRegistry
+        from inferql.inference.registry import ModelRegistry, minilm_factory
 
-        models = ModelRegistry(catalog, threads=settings.model_threads)
+        models = ModelRegistry(
+            catalog,
+            encoder_factory=minilm_factory(
+                settings.model_threads,
+                runtime=settings.model_runtime,
+                cache_dir=settings.model_cache_dir,
+            ),
+        )
     runtime = Runtime(
         services=services,
         backend=backend,

@@ -133,11 +133,43 @@ class Settings(BaseSettings):
     model_threads: int | None = Field(
         None, ge=1, description="Threads for one model call (default: every core)."
     )
+    model_runtime: Literal["onnx", "torch"] = Field(
+        "onnx",
+        description="What runs the encoder: `onnx` (ONNX Runtime, the graph exported once "
+        "and cached; faster here, see BENCHMARKS.md) or `torch`.",
+    )
+    model_cache_dir: Path | None = Field(
+        None,
+        description="Where the ONNX export is cached (default: `$XDG_CACHE_HOME/inferql`, "
+        "else `~/.cache/inferql`).",
+    )
 
     # Batching
     max_batch_texts: int = Field(32, ge=1, description="Most texts in one model call.")
+    max_batch_tokens: int = Field(
+        8_192,
+        ge=1,
+        description="Most padded tokens in one model call (texts x the longest, estimated "
+        "from length): bounds a batch's memory and keeps long texts from padding short ones.",
+    )
+    batch_wait: Literal["adaptive", "fixed"] = Field(
+        "adaptive",
+        description="`adaptive`: an idle worker sends a text to the model at once, a busy one "
+        "waits at most `batch_wait_fraction` of the measured model call (and `max_wait_ms`) "
+        "for more; `fixed`: wait `max_wait_ms` after a batch's first text.",
+    )
+    batch_wait_fraction: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="`adaptive`: the share of the measured model call a busy worker waits "
+        "for more texts (0: take what queued during the last call and go).",
+    )
     max_wait_ms: float = Field(
-        5.0, ge=0, description="How long a worker waits to fill a batch after its first text."
+        5.0,
+        ge=0,
+        description="Most a worker waits to fill a batch after its first text (`fixed`: "
+        "always this long).",
     )
 
     # Limits

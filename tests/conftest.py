@@ -3,13 +3,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from inferql.backends import create_backend
 from inferql.inference.catalog import Catalog
-from inferql.inference.registry import ModelRegistry
+from inferql.inference.registry import ModelRegistry, minilm_factory
 from inferql.jobs.service import JobService
 from inferql.jobs.worker import Worker
 from inferql.settings import Settings
@@ -39,9 +40,17 @@ def catalog() -> Catalog:
 
 
 @pytest.fixture(scope="session")
-def model_registry(catalog: Catalog) -> ModelRegistry:
-    """The real model, loaded once for the whole session (it takes seconds)."""
-    registry = ModelRegistry(catalog)
+def onnx_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's own ONNX export cache: the graph is exported once per session
+    (seconds), never read from or written to the user's cache."""
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
+@pytest.fixture(scope="session")
+def model_registry(catalog: Catalog, onnx_cache_dir: Path) -> ModelRegistry:
+    """The real model on the default runtime (ONNX Runtime), loaded once for the
+    whole session (it takes seconds)."""
+    registry = ModelRegistry(catalog, encoder_factory=minilm_factory(cache_dir=onnx_cache_dir))
     registry.warm_up(spec.ref for spec in catalog)
     return registry
 

@@ -41,6 +41,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from inferql.errors import BadRequestError, ErrorCode, InferqlError, PayloadTooLargeError
 from inferql.http.media import MediaType, is_json_body, negotiate
+from inferql.http.shared_streams import SharedStreams
 from inferql.http.status import code_headers, request_error_status
 from inferql.http.websocket import PingingTransportWSHandler
 from inferql.resolvers.context import Context, Services
@@ -66,6 +67,7 @@ class GraphQLView(GraphQL[Context, None]):
             allowed_origins=settings.cors_origins,
         )
         self.services = services
+        self.shared_streams = SharedStreams(schema, buffer=settings.subscriber_buffer)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

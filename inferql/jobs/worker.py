@@ -1,18 +1,29 @@
 """The worker: drains the queue into batches and makes ONE model call per batch
 (per model, when a batch mixes models), off the event loop.
 
-A batch is cut when it holds ``max_batch_texts`` texts or ``max_wait_ms`` after
-its first text arrived, whichever comes first. Texts are sorted by length
-before the call so that a batch pads as little as possible.
+A batch holds at most ``max_batch_texts`` texts and ``max_batch_tokens`` padded
+tokens (see :mod:`inferql.jobs.batcher`). When to cut it (``batch_wait``):
+
+- ``adaptive`` (the default): a worker that was idle sends what it took to the
+  model at once; a lone request never waits. While the model runs, new jobs
+  queue up; after the call the worker takes all of them (a busy worker batches
+  by itself) and waits at most ``batch_wait_fraction`` of the measured call
+  time (an EWMA), capped by ``max_wait_ms``, for more to join.
+- ``fixed``: wait ``max_wait_ms`` after a batch's first text.
+
+Texts are sorted by length before the call so that a batch pads as little as
+possible. A batch's results are written and announced while the next batch is
+already with the model (in order: a job's events never overtake each other).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -20,7 +31,7 @@ from inferql.backends.base import Backend, Delivery
 from inferql.errors import ErrorCode, InferqlError, UnavailableError
 from inferql.inference import ModelProvider, ModelRef, Prediction
 from inferql.jobs import webhooks
-from inferql.jobs.batcher import Batcher, Slice, WorkItem
+from inferql.jobs.batcher import Batcher, BatchWait, Slice, WorkItem
 from inferql.jobs.model import Batch, Job, JobError, JobEvent, JobEventType, JobStatus
 from inferql.observability.jobs import JobTelemetry
 from inferql.settings import Settings
@@ -39,12 +50,16 @@ class Worker:
     def __init__(self, backend: Backend, models: ModelProvider, settings: Settings) -> None:
         self._backend = backend
         self._models = models
-        self._max_wait = settings.max_wait_ms / 1000
-        self._batcher = Batcher(settings.max_batch_texts)
+        self._wait = BatchWait(
+            settings.batch_wait, settings.max_wait_ms / 1000, settings.batch_wait_fraction
+        )
+        self._batcher = Batcher(settings.max_batch_texts, settings.max_batch_tokens)
         self._max_deliveries = settings.max_deliveries
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inferql-model")
         self._stopping = asyncio.Event()
         self._telemetry = JobTelemetry(settings)
+        # The results of the last model call(s), being written while the next runs.
+        self._delivering: asyncio.Task[None] | None = None
 
     def stop(self) -> None:
         """Ask the worker to finish the jobs it has taken and return from ``run``."""
@@ -62,23 +77,35 @@ class Worker:
                     backoff = _MIN_BACKOFF_S
                 except UnavailableError:
                     logger.warning("backend unavailable; retrying in %.1f s", backoff)
+                    with contextlib.suppress(UnavailableError):
+                        await self._settle()
                     await self._hand_back()
                     if self._stopping.is_set():
                         return
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, _MAX_BACKOFF_S)
         finally:
+            if self._delivering is not None:
+                self._delivering.cancel()
             self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def _step(self) -> bool:
-        """Take work, or run one batch; False once stopped with nothing left."""
+        """Take work and run one batch; False once stopped with nothing left."""
         loop = asyncio.get_running_loop()
+        busy = True  # work was waiting: it queued while the model ran
+        if self._delivering is not None and self._delivering.done():
+            await self._settle()  # raises what went wrong in it
         if self._batcher.pending_texts == 0:
             if self._stopping.is_set():
+                await self._settle()
                 return False
-            await self._fill(_IDLE_POLL_S)
-            return True
-        deadline = loop.time() + self._max_wait
+            await self._fill(0)
+            if self._batcher.pending_texts == 0:
+                busy = False  # idle: block until work comes, then run it at once
+                await self._fill(_IDLE_POLL_S)
+                if self._batcher.pending_texts == 0:
+                    return True
+        deadline = loop.time() + self._wait.wait_s(busy)
         while self._batcher.pending_texts < self._batcher.max_texts:
             remaining = deadline - loop.time()
             if remaining <= 0 or self._stopping.is_set():
@@ -154,21 +181,54 @@ class Worker:
                 with self._telemetry.model_call(ref, _jobs_of(pieces), len(texts)) as call:
                     predictions = await self._predict(ref, texts)
             except InferqlError as error:
-                await self._fail(_items_of(pieces), error.code, error.message)
+                self._then(
+                    functools.partial(self._fail, _items_of(pieces), error.code, error.message)
+                )
                 continue
             except Exception:
                 logger.exception("model %s failed on a batch of %d texts", ref, len(texts))
-                await self._fail(
-                    _items_of(pieces), ErrorCode.INTERNAL, "The model failed on this job's batch."
+                message = "The model failed on this job's batch."
+                self._then(
+                    functools.partial(self._fail, _items_of(pieces), ErrorCode.INTERNAL, message)
                 )
                 continue
-            await self._backend.cache.put_many(ref, texts, predictions)
-            offset = 0
-            for piece in pieces:
-                count = piece.end - piece.start
-                piece.item.predictions.extend(predictions[offset : offset + count])
-                offset += count
-                await self._report(piece.item, call)
+            self._then(functools.partial(self._deliver, ref, pieces, texts, predictions, call))
+
+    async def _deliver(
+        self,
+        ref: ModelRef,
+        pieces: list[Slice],
+        texts: list[str],
+        predictions: list[Prediction],
+        call: Batch,
+    ) -> None:
+        """Cache, store and announce one model call's results, job by job."""
+        await self._backend.cache.put_many(ref, texts, predictions)
+        offset = 0
+        for piece in pieces:
+            count = piece.end - piece.start
+            piece.item.predictions.extend(predictions[offset : offset + count])
+            offset += count
+            await self._report(piece.item, call)
+
+    def _then(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Run ``work`` once the deliveries before it are done, without waiting for
+        it: the next batch goes to the model while this one's results are written.
+        Deliveries run one after another, so a job's events keep their order."""
+        previous = self._delivering
+
+        async def chained() -> None:
+            if previous is not None:
+                await previous
+            await work()
+
+        self._delivering = asyncio.create_task(chained(), name="inferql-deliver")
+
+    async def _settle(self) -> None:
+        """Wait for the deliveries in flight; raise the error of one that failed."""
+        task, self._delivering = self._delivering, None
+        if task is not None:
+            await task
 
     async def _predict(self, ref: ModelRef, texts: list[str]) -> list[Prediction]:
         """One model call for ``texts``, sorted by length, answered in input order."""
@@ -178,7 +238,10 @@ class Worker:
         def call() -> list[Prediction]:
             return self._models.load(ref).predict(ordered)
 
-        results = await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        results = await loop.run_in_executor(self._executor, call)
+        self._wait.observe(loop.time() - began)
         if len(results) != len(texts):
             raise RuntimeError(f"model {ref} returned {len(results)} predictions for {len(texts)}")
         by_input = sorted(zip(order, results, strict=True), key=lambda pair: pair[0])

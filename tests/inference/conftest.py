@@ -1,11 +1,13 @@
-"""Session fixtures: the real registry and all-MiniLM-L6-v2 encoder, loaded once
-(a few seconds) and shared by every test that needs the real model."""
+"""Session fixtures: the real registry and all-MiniLM-L6-v2 encoders (ONNX Runtime
+and torch), loaded once (a few seconds) and shared by every test that needs the
+real model."""
 
 from __future__ import annotations
 
 import pytest
 
 from inferql.inference.encoder import MiniLMEncoder
+from inferql.inference.onnx_encoder import OnnxMiniLMEncoder
 from inferql.inference.registry import ModelRegistry
 
 
@@ -16,7 +18,14 @@ def registry(model_registry: ModelRegistry) -> ModelRegistry:
 
 
 @pytest.fixture(scope="session")
-def encoder(registry: ModelRegistry) -> MiniLMEncoder:
+def encoder() -> MiniLMEncoder:
+    """The torch encoder (the registry's default runtime is ONNX Runtime)."""
+    return MiniLMEncoder.load()
+
+
+@pytest.fixture(scope="session")
+def onnx_encoder(registry: ModelRegistry) -> OnnxMiniLMEncoder:
+    """The registry's encoder: ONNX Runtime, exported into the session's cache."""
     encoder = registry.encoder
-    assert isinstance(encoder, MiniLMEncoder)
+    assert isinstance(encoder, OnnxMiniLMEncoder)
     return encoder

@@ -8,12 +8,13 @@ import time
 
 import pytest
 
+from inferql.jobs.batcher import estimate_tokens
 from inferql.jobs.model import JobEventType, JobStatus
 from tests.conftest import HarnessFactory
 
 
 async def test_jobs_within_max_wait_share_one_model_call(harness: HarnessFactory) -> None:
-    h = harness(max_wait_ms=300, max_batch_texts=32)
+    h = harness(batch_wait="fixed", max_wait_ms=300, max_batch_texts=32)
     jobs = await asyncio.gather(*(h.service.submit([f"text {i}"]) for i in range(8)))
 
     finished = await asyncio.gather(*(h.service.wait(job.id, 10) for job in jobs))
@@ -103,7 +104,7 @@ async def test_a_canceled_queued_job_is_never_run(harness: HarnessFactory) -> No
 
 
 async def test_jobs_of_different_models_make_one_call_per_model(harness: HarnessFactory) -> None:
-    h = harness(max_wait_ms=200)
+    h = harness(batch_wait="fixed", max_wait_ms=200)
     jobs = await asyncio.gather(
         h.service.submit(["one"], "sentiment"),
         h.service.submit(["two"], "topic"),
@@ -176,3 +177,46 @@ async def test_events_after_a_model_call_name_its_batch(harness: HarnessFactory)
     assert batched[1][2] == first and first.texts == 3 and second.texts == 2
     assert first.id != second.id
     assert all(e.batch is None for e in events if e.type is JobEventType.STARTED)
+
+
+async def test_an_idle_worker_takes_a_lone_job_straight_to_the_model(
+    harness: HarnessFactory,
+) -> None:
+    # A fixed wait of a minute would hold the first job for the second one.
+    h = harness(batch_wait="adaptive", max_wait_ms=60_000)
+    first = await h.service.submit(["alone"])
+    await h.until_model_called()
+    second = await h.service.submit(["later"])
+    await asyncio.gather(h.service.wait(first.id, 5), h.service.wait(second.id, 5))
+
+    assert h.models.batches == [["alone"], ["later"]]
+
+
+async def test_jobs_queued_while_the_model_is_busy_share_the_next_call(
+    harness: HarnessFactory,
+) -> None:
+    h = harness(batch_wait="adaptive", delay=0.3, max_wait_ms=0)
+    first = await h.service.submit(["first"])
+    await h.until_model_called()
+    later = [await h.service.submit([f"queued {i}"]) for i in range(5)]
+    await asyncio.gather(*(h.service.wait(job.id, 10) for job in [first, *later]))
+
+    assert h.models.batches[0] == ["first"]
+    assert sorted(h.models.batches[1]) == sorted(f"queued {i}" for i in range(5))
+    assert len(h.models.batches) == 2
+
+
+async def test_the_worker_respects_the_token_budget(harness: HarnessFactory) -> None:
+    long_text = "word " * 400
+    h = harness(start=False, max_batch_texts=32, max_batch_tokens=512)
+    job = await h.service.submit([long_text] * 3 + ["short"] * 4)
+    h.start_worker()
+
+    finished = await h.service.wait(job.id, 10)
+
+    assert finished.status is JobStatus.SUCCEEDED
+    # 2 x 256 tokens, then a long text padding one short (2 x 256), then 3 shorts.
+    assert [len(batch) for batch in h.models.batches] == [2, 2, 3]
+    assert all(
+        len(batch) * max(estimate_tokens(t) for t in batch) <= 512 for batch in h.models.batches
+    )

@@ -121,7 +121,7 @@ async def test_a_job_delivered_too_often_is_dead_lettered_and_failed(
 
 async def test_one_worker_batches_the_jobs_of_every_replica(redis_harness: RedisHarness) -> None:
     replicas = [redis_harness(start=False), redis_harness(start=False)]
-    worker = redis_harness(max_wait_ms=300, max_batch_texts=32)
+    worker = redis_harness(batch_wait="fixed", max_wait_ms=300, max_batch_texts=32)
 
     jobs = await asyncio.gather(*(replicas[i % 2].service.submit([f"text {i}"]) for i in range(8)))
     finished = await asyncio.gather(*(replicas[0].service.wait(job.id, 10) for job in jobs))

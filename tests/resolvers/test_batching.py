@@ -46,7 +46,7 @@ async def test_classify_and_classify_batch_in_one_operation_share_a_job(
 async def test_eight_concurrent_operations_share_one_model_call(
     schema: strawberry.Schema, harness: HarnessFactory, context_for: ContextFactory
 ) -> None:
-    h = harness(max_wait_ms=300)
+    h = harness(batch_wait="fixed", max_wait_ms=300)
 
     results = await asyncio.gather(
         *(

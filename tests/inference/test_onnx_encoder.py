@@ -1,0 +1,85 @@
+"""ONNX Runtime against torch: the exported, fused graph gives the same embeddings;
+the export is cached by key and a cached start never imports torch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from inferql.inference.encoder import MiniLMEncoder
+from inferql.inference.encoding import minilm_model_dir
+from inferql.inference.onnx_encoder import OnnxMiniLMEncoder
+from inferql.inference.onnx_export import cached_onnx_path, ensure_onnx, export_key
+
+TEXTS = [
+    "x",
+    "I love this",
+    "Stocks fall as oil prices surge after the weekend's talks collapse",
+    "A considerably longer sentence about the weather, the markets and the football "
+    "results of the weekend, written to force padding onto the shorter texts.",
+    "truncated: " + "the quick brown fox jumps over the lazy dog " * 40,
+]
+
+
+def test_onnx_embeddings_equal_torch(
+    encoder: MiniLMEncoder, onnx_encoder: OnnxMiniLMEncoder
+) -> None:
+    reference = encoder.encode(TEXTS)
+    onnx = onnx_encoder.encode(TEXTS)
+    assert onnx.truncated == reference.truncated == [False, False, False, False, True]
+    assert onnx.vectors.dtype == np.float32
+    assert onnx.vectors.shape == reference.vectors.shape
+    assert float(np.abs(onnx.vectors - reference.vectors).max()) < 1e-4
+    cosines = (onnx.vectors * reference.vectors).sum(axis=1)
+    assert float(cosines.min()) > 0.9999
+    # One at a time (no padding) agrees with the padded batch too.
+    for i, text in enumerate(TEXTS):
+        alone = onnx_encoder.encode([text]).vectors[0]
+        np.testing.assert_allclose(alone, reference.vectors[i], atol=1e-4)
+
+
+def test_the_export_is_cached_under_its_key(
+    onnx_encoder: OnnxMiniLMEncoder, onnx_cache_dir: Path
+) -> None:
+    model_dir = minilm_model_dir()
+    path = cached_onnx_path(model_dir, onnx_cache_dir)
+    assert path.exists()  # the session's registry exported it
+    assert export_key(model_dir)[:32] in path.name
+    before = path.stat().st_mtime_ns
+    assert ensure_onnx(model_dir, onnx_cache_dir) == path
+    assert path.stat().st_mtime_ns == before  # found, not exported again
+    # Nothing but the graph is left behind (the scratch directory is gone).
+    assert [p.name for p in onnx_cache_dir.iterdir()] == [path.name]
+
+
+def test_the_key_follows_the_model_files(tmp_path: Path) -> None:
+    model_dir = minilm_model_dir()
+    copy = tmp_path / "model"
+    copy.mkdir()
+    for name in ("config.json", "tokenizer.json", "sentence_bert_config.json"):
+        (copy / name).write_bytes((model_dir / name).read_bytes())
+    (copy / "model.safetensors").write_bytes(b"weights one")
+    first = export_key(copy)
+    assert export_key(copy) == first
+    (copy / "model.safetensors").write_bytes(b"weights two")
+    assert export_key(copy) != first
+
+
+def test_a_cached_start_imports_no_torch(
+    onnx_encoder: OnnxMiniLMEncoder, onnx_cache_dir: Path
+) -> None:
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from inferql.inference.onnx_encoder import OnnxMiniLMEncoder\n"
+        f"encoder = OnnxMiniLMEncoder.load(cache_dir=Path({str(onnx_cache_dir)!r}), threads=1)\n"
+        "assert encoder.encode(['hello']).vectors.shape == (1, 384)\n"
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"
