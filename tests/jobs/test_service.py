@@ -120,17 +120,25 @@ async def test_watch_of_an_unknown_job_is_not_found(harness: HarnessFactory) -> 
 async def test_events_stream_every_job(harness: HarnessFactory) -> None:
     h = harness(max_wait_ms=0, start=False)
     seen: list[tuple[str, JobEventType]] = []
+    watched: set[str] = set()
 
     async def listen() -> None:
         async for event in h.service.events():
             seen.append((event.job.id, event.type))
-            if sum(t is JobEventType.SUCCEEDED for _, t in seen) == 2:
+            succeeded = {i for i, t in seen if t is JobEventType.SUCCEEDED}
+            if watched and watched <= succeeded:
                 return
 
     listener = asyncio.create_task(listen())
-    await asyncio.sleep(0)
+    # The stream is live once it delivers an event (on Redis subscribing takes a
+    # round trip): submit probe jobs until one is seen, then the jobs under test.
+    async with asyncio.timeout(5):
+        while not seen:
+            await h.service.submit(["probe"])
+            await asyncio.sleep(0.01)
     a = await h.service.submit(["a"])
     b = await h.service.submit(["b"])
+    watched.update((a.id, b.id))
     h.start_worker()
     await asyncio.wait_for(listener, 5)
 
