@@ -18,24 +18,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 from tokenizers import Tokenizer
 
 from inferql.inference.encoding import (
     MINILM_NAME,
     Encoded,
+    MiniLMTokens,
     TextEncoder,
     load_tokenizer,
     max_seq_length,
+    mean_pool,
     minilm_model_dir,
-    token_counter,
 )
 
 __all__ = ["MINILM_NAME", "Encoded", "MiniLMEncoder", "TextEncoder"]
 
 
-class MiniLMEncoder:
+class MiniLMEncoder(MiniLMTokens):
     """all-MiniLM-L6-v2 on CPU: tokenizer + BERT + masked mean pooling + L2 norm.
 
     Build it with :meth:`load`. ``threads`` calls ``torch.set_num_threads``, which
@@ -46,11 +46,8 @@ class MiniLMEncoder:
     def __init__(
         self, tokenizer: Tokenizer, model: torch.nn.Module, *, max_tokens: int, dimension: int
     ) -> None:
-        self._tokenizer = tokenizer
+        super().__init__(tokenizer, max_tokens=max_tokens, dimension=dimension)
         self._model = model
-        self._max_tokens = max_tokens
-        self._dimension = dimension
-        self._counter = token_counter(tokenizer)
 
     @classmethod
     def load(cls, model_dir: Path | None = None, *, threads: int | None = None) -> MiniLMEncoder:
@@ -80,40 +77,16 @@ class MiniLMEncoder:
         model.to("cpu")
         return cls(tokenizer, model, max_tokens=max_tokens, dimension=int(model.config.hidden_size))
 
-    @property
-    def name(self) -> str:
-        return MINILM_NAME
-
-    @property
-    def dimension(self) -> int:
-        return self._dimension
-
-    @property
-    def max_tokens(self) -> int:
-        """The window, in tokens, counting ``[CLS]`` and ``[SEP]``."""
-        return self._max_tokens
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        """Each text's full token count, ``[CLS]``/``[SEP]`` included, before any
-        truncation: a text is truncated by :meth:`encode` iff its count exceeds
-        :attr:`max_tokens`."""
-        return [len(e.ids) for e in self._counter.encode_batch(list(texts))]
-
     def encode(self, texts: Sequence[str]) -> Encoded:
         """One forward pass over all of ``texts``; see the module docstring."""
         if not texts:
-            return Encoded(np.zeros((0, self._dimension), dtype=np.float32), [])
-        encodings = self._tokenizer.encode_batch(list(texts))
-        input_ids = torch.tensor([e.ids for e in encodings], dtype=torch.long)
-        mask = torch.tensor([e.attention_mask for e in encodings], dtype=torch.long)
-        type_ids = torch.tensor([e.type_ids for e in encodings], dtype=torch.long)
+            return self.nothing()
+        batch = self.tokenize(texts)
         with torch.inference_mode():
-            out = self._model(input_ids=input_ids, attention_mask=mask, token_type_ids=type_ids)
-            hidden: torch.Tensor = out.last_hidden_state
-            weights = mask.unsqueeze(-1).to(hidden.dtype)
-            summed = (hidden * weights).sum(dim=1)
-            counts = weights.sum(dim=1).clamp(min=1e-9)
-            pooled = torch.nn.functional.normalize(summed / counts, p=2.0, dim=1)
-        vectors = pooled.numpy().astype(np.float32, copy=False)
-        truncated = [len(e.overflowing) > 0 for e in encodings]
-        return Encoded(vectors, truncated)
+            out = self._model(
+                input_ids=torch.from_numpy(batch.input_ids),
+                attention_mask=torch.from_numpy(batch.attention_mask),
+                token_type_ids=torch.from_numpy(batch.token_type_ids),
+            )
+            hidden = out.last_hidden_state.numpy()
+        return Encoded(mean_pool(hidden, batch.attention_mask), batch.truncated)

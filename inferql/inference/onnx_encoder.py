@@ -18,14 +18,13 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from inferql.inference.encoding import (
-    MINILM_NAME,
     Encoded,
+    MiniLMTokens,
     hidden_size,
     load_tokenizer,
     max_seq_length,
     mean_pool,
     minilm_model_dir,
-    token_counter,
 )
 from inferql.inference.onnx_export import INPUT_NAMES, default_cache_dir, ensure_onnx
 
@@ -33,7 +32,7 @@ if TYPE_CHECKING:
     import onnxruntime
 
 
-class OnnxMiniLMEncoder:
+class OnnxMiniLMEncoder(MiniLMTokens):
     """all-MiniLM-L6-v2 on ONNX Runtime, CPU. Build it with :meth:`load`.
 
     Thread-safe for concurrent :meth:`encode` calls (``InferenceSession.run`` is).
@@ -47,11 +46,8 @@ class OnnxMiniLMEncoder:
         max_tokens: int,
         dimension: int,
     ) -> None:
-        self._tokenizer = tokenizer
+        super().__init__(tokenizer, max_tokens=max_tokens, dimension=dimension)
         self._session = session
-        self._max_tokens = max_tokens
-        self._dimension = dimension
-        self._counter = token_counter(tokenizer)
 
     @classmethod
     def load(
@@ -90,33 +86,12 @@ class OnnxMiniLMEncoder:
             dimension=hidden_size(model_dir),
         )
 
-    @property
-    def name(self) -> str:
-        return MINILM_NAME
-
-    @property
-    def dimension(self) -> int:
-        return self._dimension
-
-    @property
-    def max_tokens(self) -> int:
-        """The window, in tokens, counting ``[CLS]`` and ``[SEP]``."""
-        return self._max_tokens
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        """Each text's full token count before truncation (as the torch encoder's)."""
-        return [len(e.ids) for e in self._counter.encode_batch(list(texts))]
-
     def encode(self, texts: Sequence[str]) -> Encoded:
         """One session run over all of ``texts``; pooling in numpy."""
         if not texts:
-            return Encoded(np.zeros((0, self._dimension), dtype=np.float32), [])
-        encodings = self._tokenizer.encode_batch(list(texts))
-        input_ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        type_ids = np.array([e.type_ids for e in encodings], dtype=np.int64)
-        feeds = dict(zip(INPUT_NAMES, (input_ids, mask, type_ids), strict=True))
-        (hidden,) = self._session.run(None, feeds)
-        vectors = mean_pool(np.asarray(hidden, dtype=np.float32), mask)
-        truncated = [len(e.overflowing) > 0 for e in encodings]
-        return Encoded(vectors, truncated)
+            return self.nothing()
+        batch = self.tokenize(texts)
+        inputs = (batch.input_ids, batch.attention_mask, batch.token_type_ids)
+        (hidden,) = self._session.run(None, dict(zip(INPUT_NAMES, inputs, strict=True)))
+        vectors = mean_pool(np.asarray(hidden, dtype=np.float32), batch.attention_mask)
+        return Encoded(vectors, batch.truncated)
