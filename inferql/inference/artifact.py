@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from inferql.inference.heads import CentroidHead, FloatArray, Head, LinearHead
-from inferql.inference.manifest import ClassifierSpec, parse_manifest, version_key
+from inferql.inference.manifest import ClassifierSpec, ManifestError, parse_manifest, version_key
 
 WEIGHT_ARRAYS = {"linear": ("W", "b"), "prototype": ("centroids",)}
 
@@ -76,7 +76,9 @@ def write_version(
 ) -> ClassifierSpec:
     """Write ``directory/<name>/<version>.npz`` and ``.toml`` (weights first, so a
     manifest never names a missing file), then parse the manifest back to
-    validate it. ``FileExistsError`` if that version exists already."""
+    validate it; an invalid one is removed again with its weights (a server would
+    refuse to start beside it) and its ``ManifestError`` raised.
+    ``FileExistsError`` if that version exists already."""
     folder = directory / str(manifest["name"])
     folder.mkdir(parents=True, exist_ok=True)
     version = str(manifest["version"])
@@ -85,7 +87,12 @@ def write_version(
         raise FileExistsError(f"{toml_path} exists already")
     save_weights(weights_path, arrays)
     toml_path.write_text(dumps_toml({**manifest, "weights": weights_path.name}), encoding="utf-8")
-    return parse_manifest(toml_path)
+    try:
+        return parse_manifest(toml_path)
+    except ManifestError:
+        toml_path.unlink()
+        weights_path.unlink()
+        raise
 
 
 def _value(value: Any) -> str:

@@ -139,3 +139,17 @@ def test_next_version_counts_built_ins_and_the_output(tmp_path: Path) -> None:
     (tmp_path / "brand-new").mkdir()
     (tmp_path / "brand-new" / "4.toml").write_text("")
     assert next_version("brand-new", list(catalog), tmp_path) == "5"
+
+
+def test_only_a_linear_head_reads_the_middle_layer(tmp_path: Path) -> None:
+    centroids = {"centroids": np.eye(3, 4, dtype=np.float32)}
+    manifest = {**_manifest("prototype"), "features": "mean+middle"}
+    with pytest.raises(ManifestError, match="features = 'mean\\+middle' needs head = 'linear'"):
+        write_version(tmp_path, manifest, centroids)
+    assert not list((tmp_path / "demo").iterdir())  # nothing invalid is left behind
+    spec = write_version(
+        tmp_path,
+        {**_manifest("linear"), "features": "mean+middle"},
+        {"W": np.zeros((3, 8), np.float32), "b": np.zeros(3, np.float32)},
+    )
+    assert spec.features == "mean+middle"
