@@ -57,6 +57,13 @@ def add_classifier_commands(
         action="store_false",
         help="Keep validation rows contained in training texts, and vice versa.",
     )
+    build.add_argument(
+        "--features",
+        choices=("mean+middle", "mean"),
+        default="mean+middle",
+        help="What a linear head reads: the sentence embedding beside the middle layer's "
+        "(default), or the sentence embedding alone.",
+    )
     build.add_argument("--batch-size", type=int, default=64, help="Texts per encoder call.")
     build.add_argument(
         "--output", type=Path, help="Directory to write to (default: the classifiers path)."
@@ -123,11 +130,14 @@ def _build(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
         label_names=_label_map(args.label),
         description=args.description,
         l2=args.l2,
+        features=args.features,
         batch_size=args.batch_size,
         command=shlex.join(["inferql", "classifier", "build", *_argv_of(args)]),
     )
     prepared = prepare_data(options)  # bad data fails here, before the model loads
-    encoder = minilm_factory(settings.model_threads)()
+    encoder = minilm_factory(
+        settings.model_threads, runtime=settings.model_runtime, cache_dir=settings.model_cache_dir
+    )()
 
     def progress(batches: list[list[int]]) -> Any:
         return tqdm(batches, desc="embedding", unit="batch", disable=args.quiet, file=sys.stderr)

@@ -28,7 +28,7 @@ from inferql.inference.catalog import Catalog
 from inferql.inference.classifier import Classifier
 from inferql.inference.dataset import LabeledData, Split, read_labeled, split_rows
 from inferql.inference.heads import FloatArray, normalise_rows, softmax
-from inferql.inference.manifest import DEFAULT_SCALE, ClassifierSpec, HeadKind
+from inferql.inference.manifest import DEFAULT_SCALE, ClassifierSpec, Features, HeadKind
 from inferql.inference.training import (
     IntArray,
     LabelMetrics,
@@ -63,6 +63,7 @@ class BuildOptions:
     label_names: dict[str, str] | None = None
     description: str | None = None
     l2: float | None = None
+    features: Features = "mean+middle"
     batch_size: int = 64
     command: str = ""
 
@@ -89,16 +90,23 @@ class BuildReport:
 
 
 def embed(
-    encoder: TextEncoder, texts: Sequence[str], batch_size: int, progress: Progress | None = None
+    encoder: TextEncoder,
+    texts: Sequence[str],
+    batch_size: int,
+    progress: Progress | None = None,
+    features: Features = "mean",
 ) -> FloatArray:
-    """Unit embeddings of ``texts`` in order, encoded ``batch_size`` at a time,
-    shortest first (less padding). ``progress`` wraps the list of batches."""
+    """``features`` of ``texts`` in order (see ``Encoded.features``; the first
+    ``encoder.dimension`` columns are always the unit sentence embedding), encoded
+    ``batch_size`` at a time, shortest first (less padding). ``progress`` wraps
+    the list of batches."""
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    vectors = np.zeros((len(texts), encoder.dimension), dtype=np.float32)
+    width = encoder.dimension * (2 if features == "mean+middle" else 1)
+    vectors = np.zeros((len(texts), width), dtype=np.float32)
     for batch in progress(batches) if progress else batches:
-        vectors[batch] = encoder.encode([texts[i] for i in batch]).vectors
-    return normalise_rows(vectors)
+        vectors[batch] = encoder.encode([texts[i] for i in batch]).features(features)
+    return vectors
 
 
 def _fit_head(
@@ -176,14 +184,21 @@ def build_classifier(
     :class:`inferql.inference.dataset.DatasetError` for bad data."""
     data, split = prepared if prepared is not None else prepare_data(options)
     used = np.concatenate([split.train, split.validation])
-    vectors = np.zeros((len(data.texts), encoder.dimension), dtype=np.float32)
-    vectors[used] = embed(encoder, [data.texts[i] for i in used], options.batch_size, progress)
+    texts = [data.texts[i] for i in used]
+    # The linear head reads ``options.features``; centroids (prototype, zero-shot)
+    # the sentence embedding, which is always the first ``dimension`` columns.
+    features = embed(encoder, texts, options.batch_size, progress, options.features)
+    vectors = np.zeros((len(data.texts), features.shape[1]), dtype=np.float32)
+    vectors[used] = features
     x, y = vectors[split.train], data.y[split.train]
     xv, yv = vectors[split.validation], data.y[split.validation]
     n = len(data.labels)
+    mean = slice(0, encoder.dimension)
 
-    heads: tuple[HeadKind, ...] = ("linear", "prototype")
-    results = {h: _fit_head(h, x, y, xv, n, options) for h in heads}
+    results: dict[HeadKind, HeadResult] = {
+        "linear": _fit_head("linear", x, y, xv, n, options),
+        "prototype": _fit_head("prototype", x[:, mean], y, xv[:, mean], n, options),
+    }
     chosen = results[options.head]
     temperature = fit_temperature(chosen.logits, yv)
     predicted = chosen.logits.argmax(axis=1)
@@ -196,8 +211,12 @@ def build_classifier(
         for h, r in results.items()
         if h != options.head
     }
+    if options.head == "linear" and options.features != "mean":
+        alone = _fit_head("linear", x[:, mean], y, xv[:, mean], n, options)
+        hits = float((alone.logits.argmax(axis=1) == yv).mean())
+        baselines["linear on the sentence embedding alone (this data)"] = ("linear", hits)
     for ref, probabilities in _zero_shot_baselines(
-        catalog, options.name, data.labels, encoder, xv
+        catalog, options.name, data.labels, encoder, xv[:, mean]
     ).items():
         baselines[ref] = ("zero-shot", float((probabilities.argmax(axis=1) == yv).mean()))
 
@@ -209,6 +228,7 @@ def build_classifier(
         "head": options.head,
         "encoder": encoder.name,
         "temperature": temperature,
+        **({"features": options.features} if options.head == "linear" else {}),
         "labels": [{"name": label} for label in data.labels],
         "build": {
             "data": options.data.name,

@@ -87,7 +87,7 @@ class Classifier:
         if not texts:
             return []
         encoded = self._encoder.encode(texts)
-        probabilities = self._head.scores(encoded.vectors)
+        probabilities = self._head.scores(encoded.features(self._spec.features))
         labels = self._head.labels
         predictions = []
         for row, truncated in zip(probabilities, encoded.truncated, strict=True):

@@ -22,6 +22,7 @@ import torch
 from tokenizers import Tokenizer
 
 from inferql.inference.encoding import (
+    MIDDLE_LAYER,
     MINILM_NAME,
     Encoded,
     MiniLMTokens,
@@ -87,6 +88,9 @@ class MiniLMEncoder(MiniLMTokens):
                 input_ids=torch.from_numpy(batch.input_ids),
                 attention_mask=torch.from_numpy(batch.attention_mask),
                 token_type_ids=torch.from_numpy(batch.token_type_ids),
+                output_hidden_states=True,
             )
-            hidden = out.last_hidden_state.numpy()
-        return Encoded(mean_pool(hidden, batch.attention_mask), batch.truncated)
+            last = out.last_hidden_state.numpy()
+            middle = out.hidden_states[MIDDLE_LAYER].numpy()
+        mask = batch.attention_mask
+        return Encoded(mean_pool(last, mask), batch.truncated, mean_pool(middle, mask))

@@ -18,6 +18,10 @@ import numpy.typing as npt
 from tokenizers import Tokenizer
 
 MINILM_NAME = "all-MiniLM-L6-v2"
+#: The transformer layer (of 6; 0 is the embeddings) pooled into
+#: :attr:`Encoded.middle`: it keeps more of the wording than the last layer,
+#: which trained heads can use (``features = "mean+middle"``).
+MIDDLE_LAYER = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,10 +31,26 @@ class Encoded:
     ``vectors``: float32, shape ``[n, dimension]``, every row of unit length.
     ``truncated[i]``: text ``i`` had more tokens than the window; only its start
     was encoded.
+    ``middle``: the same pooling of the middle transformer layer's output, also
+    unit rows, for heads trained on ``features = "mean+middle"``; ``None`` from an
+    encoder that does not provide it.
     """
 
     vectors: npt.NDArray[np.float32]
     truncated: list[bool]
+    middle: npt.NDArray[np.float32] | None = None
+
+    def features(self, kind: str) -> npt.NDArray[np.float32]:
+        """The input of a head trained on ``kind``: ``"mean"`` is :attr:`vectors`;
+        ``"mean+middle"`` is :attr:`vectors` beside :attr:`middle`, each row then
+        of length sqrt(2). ``ValueError`` if the encoder gave no ``middle``."""
+        if kind == "mean":
+            return self.vectors
+        if kind == "mean+middle":
+            if self.middle is None:
+                raise ValueError("this encoder gives no middle-layer embedding")
+            return np.concatenate([self.vectors, self.middle], axis=1)
+        raise ValueError(f"unknown features {kind!r}")
 
 
 class TextEncoder(Protocol):
@@ -104,7 +124,8 @@ class MiniLMTokens:
 
     def nothing(self) -> Encoded:
         """What ``encode`` returns for no texts."""
-        return Encoded(np.zeros((0, self._dimension), dtype=np.float32), [])
+        empty = np.zeros((0, self._dimension), dtype=np.float32)
+        return Encoded(empty, [], empty)
 
 
 def minilm_model_dir() -> Path:

@@ -14,6 +14,8 @@ Schema (unknown keys are errors, so a typo does not pass silently)::
     scale = 30                    # optional: centroid heads' inverse temperature, 0 < scale <= 1000
     temperature = 1.0             # optional: calibration, logits / temperature before softmax
     weights = "2.npz"             # trained heads: numpy arrays beside the manifest
+    features = "mean"             # linear heads: "mean" (the sentence embedding) or
+                                  # "mean+middle" (beside it, the middle layer's)
     [[labels]]                    # at least two, names unique
     name = "positive"
     descriptions = ["..."]        # zero-shot: required; otherwise not allowed
@@ -50,6 +52,8 @@ KNOWN_ENCODERS = frozenset({DEFAULT_ENCODER})
 DEFAULT_SCALE = 30.0
 
 HeadKind = Literal["zero-shot", "prototype", "linear"]
+#: What a head reads from the encoder (see ``inferql.inference.encoding.Encoded``).
+Features = Literal["mean", "mean+middle"]
 
 _IDENT = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 Identifier = Annotated[str, StringConstraints(pattern=_IDENT, max_length=64)]
@@ -137,6 +141,7 @@ class ClassifierSpec(BaseModel):
     scale: float = Field(DEFAULT_SCALE, gt=0, le=1000)
     temperature: float = Field(1.0, gt=0, le=1000)
     weights: str | None = None
+    features: Features = "mean"
     labels: tuple[LabelSpec, ...] = Field(min_length=2)
     build: BuildInfo | None = None
     metrics: MetricsSpec | None = None
@@ -180,6 +185,8 @@ class ClassifierSpec(BaseModel):
             raise ValueError(f"label names must be unique; repeated: {', '.join(duplicates)}")
         if self.head == "linear" and self.weights is None:
             raise ValueError("head = 'linear' needs `weights`")
+        if self.features != "mean" and self.head != "linear":
+            raise ValueError(f"features = {self.features!r} needs head = 'linear'")
         if self.head == "zero-shot" and self.weights is not None:
             raise ValueError("head = 'zero-shot' does not use `weights`")
         path = self.weights_path

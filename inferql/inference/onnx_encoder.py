@@ -92,6 +92,10 @@ class OnnxMiniLMEncoder(MiniLMTokens):
             return self.nothing()
         batch = self.tokenize(texts)
         inputs = (batch.input_ids, batch.attention_mask, batch.token_type_ids)
-        (hidden,) = self._session.run(None, dict(zip(INPUT_NAMES, inputs, strict=True)))
-        vectors = mean_pool(np.asarray(hidden, dtype=np.float32), batch.attention_mask)
-        return Encoded(vectors, batch.truncated)
+        last, middle = self._session.run(None, dict(zip(INPUT_NAMES, inputs, strict=True)))
+        mask = batch.attention_mask
+        return Encoded(
+            mean_pool(np.asarray(last, dtype=np.float32), mask),
+            batch.truncated,
+            mean_pool(np.asarray(middle, dtype=np.float32), mask),
+        )

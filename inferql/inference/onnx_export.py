@@ -21,13 +21,16 @@ import warnings
 from importlib import metadata
 from pathlib import Path
 
+from inferql.inference.encoding import MIDDLE_LAYER
+
 logger = logging.getLogger(__name__)
 
 # Bump when the export below changes (inputs, opset, attention kernel, fusion).
-EXPORT_FORMAT = "1"
+EXPORT_FORMAT = "2"  # 2: the middle layer is a second output
 OPSET = 17
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
-OUTPUT_NAME = "last_hidden_state"
+OUTPUT_NAMES = ("last_hidden_state", "middle_hidden_state")
+
 # The files that decide the graph's weights and the tokenizer it is fed by.
 _KEY_FILES = ("config.json", "model.safetensors", "tokenizer.json", "sentence_bert_config.json")
 _KEY_LIBRARIES = ("torch", "transformers", "onnxruntime", "onnx")
@@ -104,12 +107,14 @@ def _export(model_dir: Path, output: Path) -> None:
             input_ids: torch.Tensor,
             attention_mask: torch.Tensor,
             token_type_ids: torch.Tensor,
-        ) -> torch.Tensor:
+        ) -> tuple[torch.Tensor, torch.Tensor]:
             out = self.model(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                token_type_ids=token_type_ids,
+                output_hidden_states=True,
             )
-            hidden: torch.Tensor = out.last_hidden_state
-            return hidden
+            return out.last_hidden_state, out.hidden_states[MIDDLE_LAYER]
 
     bar_was_on = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
@@ -122,7 +127,7 @@ def _export(model_dir: Path, output: Path) -> None:
             hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
     model.eval()
     sample = torch.ones((2, 8), dtype=torch.long)
-    axes = {name: {0: "batch", 1: "sequence"} for name in (*INPUT_NAMES, OUTPUT_NAME)}
+    axes = {name: {0: "batch", 1: "sequence"} for name in (*INPUT_NAMES, *OUTPUT_NAMES)}
     with warnings.catch_warnings(), torch.inference_mode():
         # The tracer warns about Python control flow on shapes; the graph is right
         # for every batch and length (the test checks it against torch).
@@ -133,7 +138,7 @@ def _export(model_dir: Path, output: Path) -> None:
             str(output),
             dynamo=False,
             input_names=list(INPUT_NAMES),
-            output_names=[OUTPUT_NAME],
+            output_names=list(OUTPUT_NAMES),
             dynamic_axes=axes,
             opset_version=OPSET,
         )

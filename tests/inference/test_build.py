@@ -77,7 +77,9 @@ def test_the_recorded_accuracy_is_the_validation_rows_accuracy(
     head = Classifier.build(report.spec, encoder).head
     assert isinstance(head, LinearHead)
     rows = report.split.validation
-    vectors = embed(encoder, [report.data.texts[i] for i in rows], batch_size=16)
+    assert report.spec.features == "mean+middle"  # the default
+    texts = [report.data.texts[i] for i in rows]
+    vectors = embed(encoder, texts, batch_size=16, features=report.spec.features)
     predicted = head.scores(vectors).argmax(axis=1)
     assert report.spec.metrics is not None
     recorded = report.spec.metrics.accuracy

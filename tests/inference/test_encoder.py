@@ -39,6 +39,11 @@ def test_vectors_are_normalised_float32_384(any_encoder: AnyEncoder) -> None:
     assert encoded.vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(encoded.vectors, axis=1), 1.0, atol=1e-5)
     assert encoded.truncated == [False, False, False]
+    assert encoded.middle is not None and encoded.middle.shape == (3, 384)
+    np.testing.assert_allclose(np.linalg.norm(encoded.middle, axis=1), 1.0, atol=1e-5)
+    features = encoded.features("mean+middle")
+    assert features.shape == (3, 768)
+    np.testing.assert_array_equal(features[:, 384:], encoded.middle)
 
 
 def test_empty_input(any_encoder: AnyEncoder) -> None:
@@ -48,9 +53,9 @@ def test_empty_input(any_encoder: AnyEncoder) -> None:
 
 
 def test_a_text_embeds_the_same_alone_and_padded_in_a_batch(any_encoder: AnyEncoder) -> None:
-    batch = any_encoder.encode([*LONGER[:1], *SHORT, *LONGER[1:]]).vectors
+    batch = any_encoder.encode([*LONGER[:1], *SHORT, *LONGER[1:]]).features("mean+middle")
     for i, text in enumerate(SHORT, start=1):
-        alone = any_encoder.encode([text]).vectors[0]
+        alone = any_encoder.encode([text]).features("mean+middle")[0]
         np.testing.assert_allclose(batch[i], alone, atol=1e-5)
 
 

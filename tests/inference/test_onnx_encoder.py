@@ -35,6 +35,10 @@ def test_onnx_embeddings_equal_torch(
     assert float(np.abs(onnx.vectors - reference.vectors).max()) < 1e-4
     cosines = (onnx.vectors * reference.vectors).sum(axis=1)
     assert float(cosines.min()) > 0.9999
+    # The middle layer, the graph's second output, too.
+    assert onnx.middle is not None and reference.middle is not None
+    assert float(np.abs(onnx.middle - reference.middle).max()) < 1e-4
+    assert not np.allclose(onnx.middle, onnx.vectors, atol=1e-2)
     # One at a time (no padding) agrees with the padded batch too.
     for i, text in enumerate(TEXTS):
         alone = onnx_encoder.encode([text]).vectors[0]
