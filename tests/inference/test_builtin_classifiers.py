@@ -6,13 +6,13 @@ sets not kept here); HELD_OUT_* were written afterwards and never tuned against.
 
 from __future__ import annotations
 
-from pathlib import Path
+import csv
 
 import pytest
 
 from inferql.inference import ModelRef
-from inferql.inference.build import BuildOptions, prepare_data
 from inferql.inference.registry import ModelRegistry
+from tests.inference.fixtures.make_held_out import BUILT_FROM, held_out_path
 
 SENTIMENT_POSITIVE = [
     "I love this",
@@ -256,33 +256,19 @@ def test_intent_labels_clear_banking_requests(registry: ModelRegistry) -> None:
     assert len(wrong) <= 2, wrong
 
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-BUILT_FROM = {"sentiment@2": {"0": "negative", "1": "positive"}, "intent@1": None}
-
-
 @pytest.mark.parametrize("ref", sorted(BUILT_FROM))
 def test_a_trained_builtin_scores_its_recorded_accuracy_on_its_held_out_rows(
     registry: ModelRegistry, ref: str
 ) -> None:
-    """The validation rows are derived again from the training file (the shared
-    data beside the repository) by the build's own split, and classified by the
-    shipped classifier: the manifest's figure is what the model really scores."""
+    """The rows its build held out (fixtures/make_held_out.py derives them again
+    from the training file), classified by the shipped classifier: the figure in
+    the manifest is what the model really scores."""
     classifier = registry.load(ModelRef.parse(ref))
-    spec = classifier.spec
-    assert spec.build is not None and spec.metrics is not None
-    options = BuildOptions(
-        name=spec.name,
-        data=DATA / spec.build.data,
-        output=Path("unused"),
-        validation_split=spec.build.validation_split,
-        seed=spec.build.seed,
-        label_names=BUILT_FROM[ref],
-    )
-    data, split = prepare_data(options)
-    assert data.sha256 == spec.build.data_sha256
-    assert len(split.validation) == spec.metrics.validation_size
-    texts = [data.texts[i] for i in split.validation]
-    predicted = [p.label for p in classifier.predict(texts)]
-    truth = [data.labels[k] for k in data.y[split.validation]]
-    accuracy = sum(p == t for p, t in zip(predicted, truth, strict=True)) / len(truth)
-    assert accuracy == pytest.approx(spec.metrics.accuracy, abs=2e-3)
+    metrics = classifier.spec.metrics
+    assert metrics is not None
+    with held_out_path(ref).open(encoding="utf-8", newline="") as file:
+        rows = [(row["text"], row["label"]) for row in csv.DictReader(file, delimiter="\t")]
+    assert len(rows) == metrics.validation_size
+    predicted = classifier.predict([text for text, _ in rows])
+    hits = sum(p.label == label for p, (_, label) in zip(predicted, rows, strict=True))
+    assert hits / len(rows) == pytest.approx(metrics.accuracy, abs=2e-3)
