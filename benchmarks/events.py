@@ -21,6 +21,7 @@ from benchmarks.procs import (
     inferql_worker,
     rss_mb,
     started,
+    stop,
     wait_ready,
 )
 
@@ -129,7 +130,7 @@ def _redis_run(
             metrics = free_port()
             argv = inferql_worker(*shared, "--metrics-port", str(metrics))
             worker = subprocess.Popen(argv, env=bench_env(), stdout=subprocess.DEVNULL)
-            stack.callback(_stop, worker)
+            stack.callback(stop, worker)
             wait_ready(f"http://127.0.0.1:{metrics}/metrics", worker)
         servers = []
         for _ in range(replicas):
@@ -171,12 +172,3 @@ def _redis_run(
             "errors": sum(r["errors"] for r in runs),
             "load_cpu_share": sum(r["load_cpu_share"] for r in runs),
         }
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()

@@ -16,10 +16,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import resource
 import sys
 from urllib.parse import urlsplit
 
+from benchmarks.procs import own_cpu_seconds
 from benchmarks.texts import make_long_texts, make_texts
 
 CLASSIFY = "query Classify($text: String!) { classify(text: $text) { label score } }"
@@ -105,9 +105,9 @@ async def run(
         finally:
             connection.close()
 
-    cpu_before = _cpu()
+    cpu_before = own_cpu_seconds()
     await asyncio.gather(*(client() for _ in range(clients)))
-    cpu = _cpu() - cpu_before
+    cpu = own_cpu_seconds() - cpu_before
     return {
         "mode": mode,
         "clients": clients,
@@ -121,11 +121,6 @@ async def run(
         "load_cpu_s": cpu,
         "load_cpu_share": cpu / (loop.time() - start),
     }
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:

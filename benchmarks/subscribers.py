@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import resource
 import sys
 import time
 from datetime import datetime
@@ -27,6 +26,7 @@ from urllib.parse import urlsplit
 import websockets
 
 from benchmarks.load import Connection, percentile
+from benchmarks.procs import own_cpu_seconds
 from benchmarks.texts import make_texts
 
 SUBSCRIPTION = (
@@ -85,7 +85,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.gather(*(r.wait() for r in readies[i : i + 50]))
     connect_s = time.monotonic() - began
     await asyncio.sleep(0.5)  # let the last subscribe messages reach the server
-    cpu_before = _cpu()
+    cpu_before = own_cpu_seconds()
     texts = make_texts(args.jobs * args.texts_per_job, seed=args.seed)
     connections = [Connection(parts.hostname or "127.0.0.1", parts.port or 80) for _ in range(8)]
     first_submit = time.monotonic()
@@ -120,13 +120,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "delivery_p50_ms": 1000 * percentile(latencies, 0.50),
         "delivery_p99_ms": 1000 * percentile(latencies, 0.99),
         "delivery_max_ms": 1000 * max(latencies),
-        "load_cpu_s": _cpu() - cpu_before,
+        "load_cpu_s": own_cpu_seconds() - cpu_before,
     }
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:

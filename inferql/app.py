@@ -83,16 +83,9 @@ def create_app(
         stats=stats,
     )
     if settings.runs_worker and models is None:
-        from inferql.inference.registry import ModelRegistry, minilm_factory
+        from inferql.inference.registry import ModelRegistry, configured_factory
 
-        models = ModelRegistry(
-            catalog,
-            encoder_factory=minilm_factory(
-                settings.model_threads,
-                runtime=settings.model_runtime,
-                cache_dir=settings.model_cache_dir,
-            ),
-        )
+        models = ModelRegistry(catalog, encoder_factory=configured_factory(settings))
     runtime = Runtime(
         services=services,
         backend=backend,

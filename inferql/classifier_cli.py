@@ -104,7 +104,7 @@ def _build(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
 
     from inferql.inference.build import BuildOptions, build_classifier, prepare_data
     from inferql.inference.catalog import BUILTIN_DIR, Catalog
-    from inferql.inference.registry import minilm_factory
+    from inferql.inference.registry import configured_factory
 
     output = args.output or settings.classifiers_path
     if output is None:
@@ -135,9 +135,7 @@ def _build(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
         command=shlex.join(["inferql", "classifier", "build", *_argv_of(args)]),
     )
     prepared = prepare_data(options)  # bad data fails here, before the model loads
-    encoder = minilm_factory(
-        settings.model_threads, runtime=settings.model_runtime, cache_dir=settings.model_cache_dir
-    )()
+    encoder = configured_factory(settings)()
 
     def progress(batches: list[list[int]]) -> Any:
         return tqdm(batches, desc="embedding", unit="batch", disable=args.quiet, file=sys.stderr)

@@ -24,21 +24,14 @@ logger = logging.getLogger(__name__)
 
 
 async def run_worker_process(settings: Settings) -> None:
-    from inferql.inference.registry import ModelRegistry, minilm_factory
+    from inferql.inference.registry import ModelRegistry, configured_factory
 
     configure_tracing(settings)
     if settings.metrics_port is not None:
         serve_metrics(settings.metrics_port, settings.host)
         logger.info("metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
     catalog = Catalog.load(settings.classifiers_path)
-    models = ModelRegistry(
-        catalog,
-        encoder_factory=minilm_factory(
-            settings.model_threads,
-            runtime=settings.model_runtime,
-            cache_dir=settings.model_cache_dir,
-        ),
-    )
+    models = ModelRegistry(catalog, encoder_factory=configured_factory(settings))
     default = catalog.resolve(settings.default_model).ref
     await asyncio.to_thread(models.load, default)
     backend = create_backend(settings)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from inferql.inference.classifier import Classifier
 from inferql.inference.types import ModelRef
@@ -45,6 +45,27 @@ def minilm_factory(
         return MiniLMEncoder.load(threads=threads)
 
     return make
+
+
+class EncoderSettings(Protocol):
+    """The settings that choose the encoder (``inferql.settings.Settings`` has them;
+    this package does not import it)."""
+
+    @property
+    def model_threads(self) -> int | None: ...
+
+    @property
+    def model_runtime(self) -> Runtime: ...
+
+    @property
+    def model_cache_dir(self) -> Path | None: ...
+
+
+def configured_factory(settings: EncoderSettings) -> EncoderFactory:
+    """:func:`minilm_factory` with the threads, runtime and cache of ``settings``."""
+    return minilm_factory(
+        settings.model_threads, runtime=settings.model_runtime, cache_dir=settings.model_cache_dir
+    )
 
 
 class ModelRegistry:
