@@ -25,33 +25,39 @@ CLIENTS = (1, 8, 64)
 
 
 def case_raw(config: Config) -> dict[str, Any]:
-    """(a) texts/s per runtime and batch size; ORT with and without spinning."""
+    """(a) texts/s per runtime and batch size, with the cores given to one call at
+    a time (``<runtime>``) and to one call per core side by side
+    (``<runtime>, N calls``); ORT with spinning threads too."""
     out: dict[str, Any] = {}
     seconds = str(max(1.0, config.seconds / 4))
     for runtime in config.runtimes:
-        argv = [
-            sys.executable,
-            "-m",
-            "benchmarks.raw",
-            "--runtime",
-            runtime,
-            "--threads",
-            str(config.threads),
-            "--seconds",
-            seconds,
-        ]
-        out[runtime] = run_json([*argv, "--long"])
+        argv = [sys.executable, "-m", "benchmarks.raw", "--runtime", runtime, "--seconds", seconds]
+        one_call = [*argv, "--threads", str(config.threads)]
+        out[runtime] = run_json([*one_call, "--long"])
+        out[f"{runtime}, {config.threads} calls"] = run_json(
+            [*argv, "--threads", "1", "--calls", str(config.threads), "--long"]
+        )
         if runtime == "onnx":
-            out["onnx_spinning"] = run_json([*argv, "--spinning", "--batches", "1,16"])
+            out["onnx_spinning"] = run_json([*one_call, "--spinning", "--batches", "1,16"])
     return out
 
 
-def serve_flags(runtime: str, config: Config, *extra: str) -> list[str]:
+def model_flags(runtime: str, config: Config) -> list[str]:
+    """The gateway's model as it runs by default: one call per core, side by side."""
     return [
         "--model-runtime",
         runtime,
-        "--model-threads",
+        "--model-calls",
         str(config.threads),
+        "--model-threads",
+        "1",
+    ]
+
+
+def serve_flags(runtime: str, config: Config, *extra: str) -> list[str]:
+    """A gateway for uncached load: quiet, the inference cache off."""
+    return [
+        *model_flags(runtime, config),
         "--log-level",
         "warning",
         "--cache-ttl-s",
@@ -60,7 +66,7 @@ def serve_flags(runtime: str, config: Config, *extra: str) -> list[str]:
     ]
 
 
-def naive_argv(port: int, runtime: str, config: Config) -> list[str]:
+def naive_argv(port: int, runtime: str, threads: int) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -70,40 +76,49 @@ def naive_argv(port: int, runtime: str, config: Config) -> list[str]:
         "--runtime",
         runtime,
         "--threads",
-        str(config.threads),
+        str(threads),
     ]
+
+
+# The naive servers: what a plain endpoint gets (the runtime's default, every core
+# for each call), and the same tuned like the gateway (one thread a call).
+NAIVE = "naive"
+NAIVE_TUNED = "naive, 1 thread a call"
 
 
 def case_http(config: Config) -> dict[str, Any]:
     """(b) the gateway's ``classify`` at 1, 8, 64 clients; (c) the naive baseline,
-    side by side on the same runtime, interleaved."""
+    side by side on the same runtime, interleaved. Between rounds, the raw limit
+    inside the naive servers: one call at a time on every core, and one call
+    per core side by side."""
     out: dict[str, Any] = {}
     for runtime in config.runtimes:
         with ExitStack() as stack:
-            gateway_port, naive_port = free_port(), free_port()
-            servers = {
-                "gateway": stack.enter_context(
-                    started(
-                        inferql_serve(gateway_port, *serve_flags(runtime, config)),
-                        gateway_port,
-                        bench_env(),
-                    )
-                ),
-                "naive": stack.enter_context(
-                    started(naive_argv(naive_port, runtime, config), naive_port, bench_env())
-                ),
+            ports = {name: free_port() for name in ("gateway", NAIVE, NAIVE_TUNED)}
+            argvs = {
+                "gateway": inferql_serve(ports["gateway"], *serve_flags(runtime, config)),
+                NAIVE: naive_argv(ports[NAIVE], runtime, config.threads),
+                NAIVE_TUNED: naive_argv(ports[NAIVE_TUNED], runtime, 1),
             }
-            limits: list[dict[str, Any]] = []
-            naive_url = servers["naive"].url
+            servers = {
+                name: stack.enter_context(started(argv, ports[name], bench_env()))
+                for name, argv in argvs.items()
+            }
+            layouts = {
+                f"1 call x {config.threads} threads": (servers[NAIVE].url, 1),
+                f"{config.threads} calls x 1 thread": (servers[NAIVE_TUNED].url, config.threads),
+            }
+            limits: dict[str, list[dict[str, Any]]] = {name: [] for name in layouts}
             out[runtime] = interleaved(
                 servers,
-                {"gateway": "classify", "naive": "naive"},
+                {"gateway": "classify", NAIVE: "naive", NAIVE_TUNED: "naive"},
                 config,
                 CLIENTS,
-                between=functools.partial(_limit_into, limits, naive_url, config),
+                between=functools.partial(_limits_into, limits, layouts, config),
             )
             out[runtime]["raw_in_rounds"] = {
-                size: mean_of([limit[size] for limit in limits]) for size in limits[0]
+                name: {size: mean_of([limit[size] for limit in runs]) for size in runs[0]}
+                for name, runs in limits.items()
             }
     return out
 
@@ -111,15 +126,20 @@ def case_http(config: Config) -> dict[str, Any]:
 RAW_SIZES = (1, 4, 16, 32)
 
 
-def _limit_into(limits: list[dict[str, Any]], url: str, config: Config) -> None:
-    limits.append(raw_limit(url, config))
+def _limits_into(
+    limits: dict[str, list[dict[str, Any]]], layouts: dict[str, tuple[str, int]], config: Config
+) -> None:
+    for name, (url, calls) in layouts.items():
+        limits[name].append(raw_limit(url, config, calls))
 
 
-def raw_limit(url: str, config: Config) -> dict[str, dict[str, Any]]:
-    """The model alone, timed inside the naive server between load runs."""
+def raw_limit(url: str, config: Config, calls: int = 1) -> dict[str, dict[str, Any]]:
+    """The model alone, timed inside a naive server between load runs, with
+    ``calls`` calls side by side."""
     out = {}
     for size in RAW_SIZES:
-        body = json.dumps({"batch": size, "seconds": config.seconds / len(RAW_SIZES)}).encode()
+        seconds = config.seconds / len(RAW_SIZES)
+        body = json.dumps({"batch": size, "seconds": seconds, "calls": calls}).encode()
         request = urllib.request.Request(
             url + "/raw", data=body, headers={"Content-Type": "application/json"}
         )
@@ -141,19 +161,25 @@ LONG_EVERY = 8  # the mixed load: one text in 8 has ~200 tokens
 
 def case_batching(config: Config) -> dict[str, Any]:
     """The default runtime under each batching choice, interleaved: short texts
-    at 1, 8 and 64 clients for the waits; a mixed load (one long text in
+    at 1, 8 and 64 clients for the waits and for one model call at a time
+    instead of one per core; a mixed load (one long text in
     ``LONG_EVERY``) at 64 clients with and without the token budget."""
     runtime = config.runtimes[0]
+    one_call = (
+        f"one call at a time, {config.threads} threads",
+        ("--model-calls", "1", "--model-threads", str(config.threads)),
+    )
+    variants = (*BATCHING_VARIANTS, one_call)
     with ExitStack() as stack:
         servers: dict[str, Server] = {}
-        for name, flags in (*BATCHING_VARIANTS, NO_BUDGET):
+        for name, flags in (*variants, NO_BUDGET):
             port = free_port()
             servers[name] = stack.enter_context(
                 started(
                     inferql_serve(port, *serve_flags(runtime, config, *flags)), port, bench_env()
                 )
             )
-        waits = {name: servers[name] for name, _ in BATCHING_VARIANTS}
+        waits = {name: servers[name] for name, _ in variants}
         out = interleaved(waits, dict.fromkeys(waits, "classify"), config, (1, 8, 64))
         default, no_budget = BATCHING_VARIANTS[0][0], NO_BUDGET[0]
         mixed = {
@@ -175,14 +201,7 @@ def case_batching(config: Config) -> dict[str, Any]:
 def case_cached(config: Config) -> dict[str, Any]:
     """(f) ``classify`` of texts already cached: the serving cost alone."""
     port = free_port()
-    flags = [
-        "--model-runtime",
-        config.runtimes[0],
-        "--model-threads",
-        str(config.threads),
-        "--log-level",
-        "warning",
-    ]
+    flags = [*model_flags(config.runtimes[0], config), "--log-level", "warning"]
     out: dict[str, Any] = {}
     with started(inferql_serve(port, *flags), port, bench_env()) as s:
         # 300 distinct texts: the warm-up pass caches them, then every request hits.

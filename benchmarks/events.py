@@ -68,8 +68,9 @@ def case_fanout(config: Config) -> dict[str, Any]:
 
 
 def case_redis(config: Config) -> dict[str, Any]:
-    """(g) The redis backend: classify at 64 clients with 1 worker (2 threads),
-    2 workers (1 thread each: the same 2 cores), and 2 API replicas."""
+    """(g) The redis backend: classify at 64 clients with 1 worker (one call at a
+    time on 2 threads, or 2 calls side by side on 1 thread each: the default),
+    2 workers (1 call, 1 thread each: the same 2 cores), and 2 API replicas."""
     executable = shutil.which("redis-server")
     if executable is None:
         return {"skipped": "redis-server is not installed"}
@@ -97,20 +98,29 @@ def case_redis(config: Config) -> dict[str, Any]:
         stack.callback(redis.terminate)
         time.sleep(0.5)
         url = f"redis://127.0.0.1:{redis_port}/0"
-        for name, workers, threads, replicas in (
-            ("1 worker x 2 threads", 1, config.threads, 1),
-            ("2 workers x 1 thread", 2, 1, 1),
-            ("2 replicas, 2 workers x 1 thread", 2, 1, 2),
+        n = config.threads
+        for name, workers, calls, threads, replicas in (
+            (f"1 worker, 1 call x {n} threads", 1, 1, n, 1),
+            (f"1 worker, {n} calls x 1 thread", 1, n, 1, 1),
+            (f"{n} workers, 1 call x 1 thread", n, 1, 1, 1),
+            (f"2 replicas, {n} workers, 1 call x 1 thread", n, 1, 1, 2),
         ):
             out[name] = _redis_run(
-                config, url, runtime, workers, threads, replicas, prefix=f"bench{len(out)}:"
+                config,
+                url,
+                runtime,
+                (workers, calls, threads, replicas),
+                prefix=f"bench{len(out)}:",
             )
     return out
 
 
 def _redis_run(
-    config: Config, url: str, runtime: str, workers: int, threads: int, replicas: int, prefix: str
+    config: Config, url: str, runtime: str, layout: tuple[int, int, int, int], prefix: str
 ) -> dict[str, Any]:
+    """64 clients against ``layout``: (workers, calls per worker, threads per call,
+    API replicas)."""
+    workers, calls, threads, replicas = layout
     shared = [
         "--redis-url",
         url,
@@ -118,6 +128,8 @@ def _redis_run(
         prefix,
         "--model-runtime",
         runtime,
+        "--model-calls",
+        str(calls),
         "--model-threads",
         str(threads),
         "--log-level",

@@ -1,19 +1,23 @@
 """(c) The naive baseline: the same model behind a handler that makes one model
 call per request, as a plain FastAPI ``def`` endpoint does (Starlette runs it in
-its thread pool). Same encoder, same runtime, same threads as the gateway.
+its thread pool). Same encoder and runtime as the gateway; ``--threads`` per
+model call (the runtimes' own default is one per core, which is what a plain
+endpoint gets).
 
     python -m benchmarks.naive --port 8001 --runtime onnx --threads 2
 
 ``POST /classify`` with ``{"text": ...}`` answers ``{"label": ..., "score": ...}``;
 ``GET /readyz`` answers once the model is loaded. ``POST /raw`` with
-``{"batch": n, "seconds": s}`` times the model alone in this process (one call
-after another, batches of ``n``) and answers its texts/s and ms per call: the
-limit, measured in the same rounds as the servers it bounds.
+``{"batch": n, "seconds": s, "calls": c}`` times the model alone in this process
+(``c`` threads, each making one call after another on batches of ``n``) and
+answers its texts/s and ms per call: the limit, measured in the same rounds as
+the servers it bounds.
 """
 
 from __future__ import annotations
 
 import argparse
+import threading
 import time
 from pathlib import Path
 
@@ -47,21 +51,38 @@ def build(runtime: str, threads: int, cache_dir: Path | None) -> Starlette:
 
     texts = make_texts(20_000, seed=5)
 
-    def time_model(size: int, seconds: float) -> dict[str, float]:
-        done = calls = offset = 0
+    def time_model(size: int, seconds: float, parallel: int) -> dict[str, float]:
+        counts = [[0, 0] for _ in range(parallel)]  # texts, calls per thread
+        stop = time.perf_counter() + seconds
+
+        def one(index: int) -> None:
+            offset = index * len(texts) // parallel
+            while time.perf_counter() < stop or counts[index][1] < 2:
+                batch = texts[offset : offset + size]
+                offset = (offset + size) % (len(texts) - size)
+                model.predict(batch)
+                counts[index][0] += size
+                counts[index][1] += 1
+
         begin = time.perf_counter()
-        while time.perf_counter() - begin < seconds or calls < 2:
-            model.predict(texts[offset : offset + size])
-            offset = (offset + size) % (len(texts) - size)
-            done += size
-            calls += 1
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(parallel)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
         elapsed = time.perf_counter() - begin
-        return {"texts_per_s": done / elapsed, "call_ms": 1000 * elapsed / calls, "calls": calls}
+        done, calls = sum(c[0] for c in counts), sum(c[1] for c in counts)
+        return {
+            "texts_per_s": done / elapsed,
+            "call_ms": 1000 * elapsed * parallel / calls,
+            "calls": calls,
+        }
 
     async def raw(request: Request) -> JSONResponse:
         body = await request.json()
         size, seconds = int(body["batch"]), float(body["seconds"])
-        return JSONResponse(await run_in_threadpool(time_model, size, seconds))
+        parallel = int(body.get("calls", 1))
+        return JSONResponse(await run_in_threadpool(time_model, size, seconds, parallel))
 
     async def readyz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})

@@ -2,8 +2,11 @@
 runtime and batch size, in a process of its own (thread settings are per process).
 
     python -m benchmarks.raw --runtime onnx --threads 2 --seconds 2
+    python -m benchmarks.raw --runtime onnx --threads 1 --calls 2   # side by side
 
 prints one JSON object: per batch size, texts/s and the mean latency of a call.
+``--calls N`` runs N threads, each making one call after another (how a worker
+with ``INFERQL_MODEL_CALLS=N`` uses the model).
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ import argparse
 import json
 import resource
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.texts import make_long_texts, make_texts
@@ -21,7 +26,8 @@ from benchmarks.texts import make_long_texts, make_texts
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runtime", choices=["onnx", "torch"], required=True)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="threads per call")
+    parser.add_argument("--calls", type=int, default=1, help="calls side by side")
     parser.add_argument("--seconds", type=float, default=2.0, help="per batch size")
     parser.add_argument("--batches", default="1,4,16,32,64")
     parser.add_argument("--spinning", action="store_true", help="ORT: let idle threads spin")
@@ -53,17 +59,20 @@ def main() -> None:
     texts = make_texts(4096, seed=1)
     results: dict[str, dict[str, float]] = {}
     for size in [int(b) for b in args.batches.split(",")]:
-        results[str(size)] = _time(model.predict, texts, size, args.seconds)
+        results[str(size)] = _time(model.predict, texts, size, args.seconds, args.calls)
     long_results: dict[str, dict[str, float]] = {}
     if args.long:
         long_texts = make_long_texts(256, seed=2)
         for size in (1, 8, 32):
-            long_results[str(size)] = _time(model.predict, long_texts, size, args.seconds)
+            long_results[str(size)] = _time(
+                model.predict, long_texts, size, args.seconds, args.calls
+            )
     usage = resource.getrusage(resource.RUSAGE_SELF)
     json.dump(
         {
             "runtime": args.runtime,
             "threads": args.threads,
+            "calls": args.calls,
             "spinning": args.spinning,
             "cold_start_s": cold_start_s,
             "peak_rss_mb": usage.ru_maxrss / 1024,
@@ -76,25 +85,39 @@ def main() -> None:
     sys.stdout.write("\n")
 
 
-def _time(predict: object, texts: list[str], size: int, seconds: float) -> dict[str, float]:
-    """The best of three trials of ``seconds / 3`` each: the machine is shared, and
-    the limit is what the model does when it gets the CPU."""
-    call = predict  # a Classifier.predict
-    assert callable(call)
-    call(texts[:size])  # warm: the first call of a shape allocates
+def _time(
+    predict: Callable[[list[str]], object], texts: list[str], size: int, seconds: float, calls: int
+) -> dict[str, float]:
+    """The best of three trials of ``seconds / 3`` each, ``calls`` threads making
+    calls side by side: the machine is shared, and the limit is what the model
+    does when it gets the CPU."""
+    predict(texts[:size])  # warm: the first call of a shape allocates
     best: dict[str, float] = {}
-    offset = 0
-    for _ in range(3):
-        done = calls = 0
+    for trial_index in range(3):
+        counts = [[0, 0] for _ in range(calls)]  # texts, calls per thread
+        stop = time.perf_counter() + seconds / 3
+        shift = trial_index * size
+
+        def one(
+            index: int, counts: list[list[int]] = counts, stop: float = stop, shift: int = shift
+        ) -> None:
+            offset = (index * len(texts) // calls + shift) % (len(texts) - size)
+            while time.perf_counter() < stop or counts[index][1] < 2:
+                predict(texts[offset : offset + size])
+                offset = (offset + size) % (len(texts) - size)
+                counts[index][0] += size
+                counts[index][1] += 1
+
         begin = time.perf_counter()
-        while time.perf_counter() - begin < seconds / 3 or calls < 2:
-            batch = texts[offset : offset + size]
-            offset = (offset + size) % (len(texts) - size)
-            call(batch)
-            done += size
-            calls += 1
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(calls)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
         elapsed = time.perf_counter() - begin
-        trial = {"texts_per_s": done / elapsed, "call_ms": 1000 * elapsed / calls, "calls": calls}
+        done, made = sum(c[0] for c in counts), sum(c[1] for c in counts)
+        trial = {"texts_per_s": done / elapsed, "call_ms": 1000 * elapsed * calls / made}
+        trial["calls"] = made
         if not best or trial["texts_per_s"] > best["texts_per_s"]:
             best = trial
     return best

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from inferql.inference.manifest import ManifestError
-from inferql.settings import Settings
+from inferql.settings import Settings, available_cores
 
 
 def add_classifier_commands(
@@ -135,7 +135,8 @@ def _build(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
         command=shlex.join(["inferql", "classifier", "build", *_argv_of(args)]),
     )
     prepared = prepare_data(options)  # bad data fails here, before the model loads
-    encoder = configured_factory(settings)()
+    # One call at a time: every core for it, unless the settings name the threads.
+    encoder = configured_factory(settings, threads=settings.model_threads or available_cores())()
 
     def progress(batches: list[list[int]]) -> Any:
         return tqdm(batches, desc="embedding", unit="batch", disable=args.quiet, file=sys.stderr)

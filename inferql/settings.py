@@ -7,11 +7,20 @@ Every field is a flat environment variable ``INFERQL_<NAME>`` and a CLI flag
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 class Settings(BaseSettings):
@@ -130,8 +139,17 @@ class Settings(BaseSettings):
     default_model: str = Field(
         "sentiment", description="Classifier used when a request names no model."
     )
+    model_calls: int | None = Field(
+        None,
+        ge=1,
+        description="Model calls one worker runs at once, each on a batch of its own "
+        "(default: the cores divided by `model_threads`, so one per core).",
+    )
     model_threads: int | None = Field(
-        None, ge=1, description="Threads for one model call (default: every core)."
+        None,
+        ge=1,
+        description="Threads for one model call (default: the cores divided by "
+        "`model_calls`, so 1).",
     )
     model_runtime: Literal["onnx", "torch"] = Field(
         "onnx",
@@ -283,6 +301,18 @@ class Settings(BaseSettings):
         if (self.jwt_secret or self.jwt_jwks_file) and not (self.jwt_issuer and self.jwt_audience):
             raise ValueError("jwt_issuer and jwt_audience are required when JWTs are accepted")
         return self
+
+    @property
+    def model_parallelism(self) -> tuple[int, int]:
+        """(calls at once, threads per call) of a worker's model: the settings, or
+        else filled in so that calls x threads is the cores this process may use."""
+        cores = available_cores()
+        calls, threads = self.model_calls, self.model_threads
+        if calls is None:
+            calls = max(1, cores // (threads or 1))
+        if threads is None:
+            threads = max(1, cores // calls)
+        return calls, threads
 
     @property
     def auth_enabled(self) -> bool:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,10 +83,10 @@ class Harness:
     def start_worker(self) -> None:
         self._task = asyncio.create_task(self.worker.run())
 
-    async def until_model_called(self, timeout: float = 5) -> None:
-        """Return once the worker has made its first model call."""
+    async def until_model_called(self, *, calls: int = 1, timeout: float = 5) -> None:
+        """Return once the worker has begun ``calls`` model calls."""
         async with asyncio.timeout(timeout):
-            while not self.models.batches:  # noqa: ASYNC110 - the model runs in a thread
+            while len(self.models.batches) < calls:  # noqa: ASYNC110 - the model runs in a thread
                 await asyncio.sleep(0.01)
 
     async def stop(self) -> None:
@@ -106,9 +106,10 @@ async def harness(
     make_settings: SettingsFactory,
     redis_prefix: str,
 ) -> AsyncIterator[HarnessFactory]:
-    """``harness(delay=..., fail=..., start=True, **settings)`` builds a Harness and
-    starts its worker; every harness is stopped after the test. Each test runs
-    once on the memory backend and once on Redis."""
+    """``harness(delay=..., delays=..., fail=..., start=True, **settings)`` builds a
+    Harness and starts its worker; every harness is stopped after the test. Each
+    test runs once on the memory backend and once on Redis. The worker makes one
+    model call at a time unless the test asks for more (``model_calls``)."""
     built: list[Harness] = []
     backend: dict[str, Any] = {}
     if request.param == "redis":
@@ -116,11 +117,16 @@ async def harness(
         backend = {"redis_url": server.url, "redis_prefix": redis_prefix}
 
     def make(
-        *, delay: float = 0.0, fail: bool = False, start: bool = True, **settings: Any
+        *,
+        delay: float = 0.0,
+        delays: Sequence[float] = (),
+        fail: bool = False,
+        start: bool = True,
+        **settings: Any,
     ) -> Harness:
-        h = Harness(
-            make_settings(**backend, **settings), catalog, CountingModels(delay=delay, fail=fail)
-        )
+        settings.setdefault("model_calls", 1)
+        models = CountingModels(delay=delay, delays=delays, fail=fail)
+        h = Harness(make_settings(**backend, **settings), catalog, models)
         if start:
             h.start_worker()
         built.append(h)

@@ -28,7 +28,8 @@ from inferql.settings import Settings
 
 class CountingModel:
     """Labels each text with the text itself (so order is checkable) and records
-    every call. ``delay`` makes each call take that long; ``fail`` makes it raise."""
+    every call. ``delay`` makes each call take that long (``delays``: the n-th call
+    takes ``delays[n]``, later ones ``delay``); ``fail`` makes it raise."""
 
     def __init__(self, ref: ModelRef, registry: CountingModels) -> None:
         self._ref = ref
@@ -39,9 +40,9 @@ class CountingModel:
         return self._ref
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        self._registry.record(self._ref, list(texts))
-        if self._registry.delay:
-            time.sleep(self._registry.delay)
+        delay = self._registry.record(self._ref, list(texts))
+        if delay:
+            time.sleep(delay)
         if self._registry.fail:
             raise RuntimeError("secret internal detail: the GPU caught fire")
         return [
@@ -59,8 +60,11 @@ class CountingModel:
 class CountingModels:
     """A ModelProvider of CountingModels that shares one call log."""
 
-    def __init__(self, *, delay: float = 0.0, fail: bool = False) -> None:
+    def __init__(
+        self, *, delay: float = 0.0, delays: Sequence[float] = (), fail: bool = False
+    ) -> None:
         self.delay = delay
+        self.delays = tuple(delays)
         self.fail = fail
         self.calls: list[tuple[ModelRef, list[str]]] = []
         self.started_at: list[float] = []  # time.monotonic() as each call began
@@ -69,10 +73,13 @@ class CountingModels:
     def load(self, ref: ModelRef) -> CountingModel:
         return CountingModel(ref, self)
 
-    def record(self, ref: ModelRef, texts: list[str]) -> None:
+    def record(self, ref: ModelRef, texts: list[str]) -> float:
+        """Log a call; how long it is to take."""
         with self._lock:
             self.started_at.append(time.monotonic())
             self.calls.append((ref, texts))
+            n = len(self.calls) - 1
+            return self.delays[n] if n < len(self.delays) else self.delay
 
     @property
     def batches(self) -> list[list[str]]:

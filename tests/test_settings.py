@@ -30,3 +30,21 @@ def test_bad_values_fail_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INFERQL_MAX_BATCH_TEXTS", "0")
     with pytest.raises(ValidationError, match="max_batch_texts"):
         Settings()
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({}, (4, 1)),  # one call per core, one thread each
+        ({"model_threads": 2}, (2, 2)),
+        ({"model_threads": 8}, (1, 8)),
+        ({"model_calls": 1}, (1, 4)),  # one call at a time on every core
+        ({"model_calls": 3}, (3, 1)),
+        ({"model_calls": 2, "model_threads": 3}, (2, 3)),  # both given: as given
+    ],
+)
+def test_model_parallelism_fills_the_cores(
+    monkeypatch: pytest.MonkeyPatch, given: dict[str, int], expected: tuple[int, int]
+) -> None:
+    monkeypatch.setattr("inferql.settings.available_cores", lambda: 4)
+    assert Settings.model_validate(given).model_parallelism == expected

@@ -179,6 +179,8 @@ class MemoryPredictionCache:
         self._max_entries = max_entries
 
     async def get_many(self, model: ModelRef, texts: Sequence[str]) -> list[Prediction | None]:
+        if not self._entries:  # empty, or the cache is off
+            return [None] * len(texts)
         return list(self._lookup(model, texts))
 
     def _lookup(self, model: ModelRef, texts: Sequence[str]) -> Iterator[Prediction | None]:

@@ -10,6 +10,7 @@ never torch.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,6 +37,9 @@ class OnnxMiniLMEncoder(MiniLMTokens):
     """all-MiniLM-L6-v2 on ONNX Runtime, CPU. Build it with :meth:`load`.
 
     Thread-safe for concurrent :meth:`encode` calls (``InferenceSession.run`` is).
+    With a ``lone_session`` (more threads than ``session``), a call that finds no
+    other call running uses it: a lone request gets every core, calls side by
+    side get one share each.
     """
 
     def __init__(
@@ -45,9 +49,13 @@ class OnnxMiniLMEncoder(MiniLMTokens):
         *,
         max_tokens: int,
         dimension: int,
+        lone_session: onnxruntime.InferenceSession | None = None,
     ) -> None:
         super().__init__(tokenizer, max_tokens=max_tokens, dimension=dimension)
         self._session = session
+        self._lone_session = lone_session
+        self._lock = threading.Lock()
+        self._running = 0
 
     @classmethod
     def load(
@@ -57,33 +65,29 @@ class OnnxMiniLMEncoder(MiniLMTokens):
         threads: int | None = None,
         cache_dir: Path | None = None,
         spinning: bool = False,
+        lone_threads: int | None = None,
     ) -> OnnxMiniLMEncoder:
         """Load from ``model_dir`` (default: the installed package's files), exporting
         the graph into ``cache_dir`` first if it is not there (default:
         :func:`default_cache_dir`). ``threads``: ORT's intra-op threads (``None``:
         one per core). ``spinning``: let idle ORT threads spin (off: they sleep,
-        leaving the CPU to the server between calls)."""
-        import onnxruntime
-
+        leaving the CPU to the server between calls). ``lone_threads``: when more
+        than ``threads``, a second session with that many threads serves calls
+        that run alone (it holds a second copy of the weights, ~90 MB)."""
         if model_dir is None:
             model_dir = minilm_model_dir()
         path = ensure_onnx(model_dir, cache_dir or default_cache_dir())
-        options = onnxruntime.SessionOptions()
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads or 0
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry(
-            "session.intra_op.allow_spinning", "1" if spinning else "0"
-        )
-        session = onnxruntime.InferenceSession(
-            str(path), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        session = _session(path, threads, spinning)
+        lone = None
+        if lone_threads is not None and threads is not None and lone_threads > threads:
+            lone = _session(path, lone_threads, spinning)
         max_tokens = max_seq_length(model_dir)
         return cls(
             load_tokenizer(model_dir, max_tokens),
             session,
             max_tokens=max_tokens,
             dimension=hidden_size(model_dir),
+            lone_session=lone,
         )
 
     def encode(self, texts: Sequence[str]) -> Encoded:
@@ -91,11 +95,38 @@ class OnnxMiniLMEncoder(MiniLMTokens):
         if not texts:
             return self.nothing()
         batch = self.tokenize(texts)
-        inputs = (batch.input_ids, batch.attention_mask, batch.token_type_ids)
-        last, middle = self._session.run(None, dict(zip(INPUT_NAMES, inputs, strict=True)))
+        inputs = dict(
+            zip(
+                INPUT_NAMES,
+                (batch.input_ids, batch.attention_mask, batch.token_type_ids),
+                strict=True,
+            )
+        )
+        with self._lock:
+            alone = self._running == 0
+            self._running += 1
+        try:
+            session = self._lone_session if alone and self._lone_session else self._session
+            last, middle = session.run(None, inputs)
+        finally:
+            with self._lock:
+                self._running -= 1
         mask = batch.attention_mask
         return Encoded(
             mean_pool(np.asarray(last, dtype=np.float32), mask),
             batch.truncated,
             mean_pool(np.asarray(middle, dtype=np.float32), mask),
         )
+
+
+def _session(path: Path, threads: int | None, spinning: bool) -> onnxruntime.InferenceSession:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads or 0
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    return onnxruntime.InferenceSession(
+        str(path), sess_options=options, providers=["CPUExecutionProvider"]
+    )

@@ -29,17 +29,25 @@ Runtime = Literal["onnx", "torch"]
 
 
 def minilm_factory(
-    threads: int | None = None, *, runtime: Runtime = "onnx", cache_dir: Path | None = None
+    threads: int | None = None,
+    *,
+    runtime: Runtime = "onnx",
+    cache_dir: Path | None = None,
+    lone_threads: int | None = None,
 ) -> EncoderFactory:
-    """The default factory: all-MiniLM-L6-v2 on ``runtime`` with ``threads``.
-    ``onnx``: :meth:`OnnxMiniLMEncoder.load` (its export cached in ``cache_dir``);
-    ``torch``: :meth:`MiniLMEncoder.load`. Only the chosen runtime is imported."""
+    """The default factory: all-MiniLM-L6-v2 on ``runtime`` with ``threads`` per call.
+    ``onnx``: :meth:`OnnxMiniLMEncoder.load` (its export cached in ``cache_dir``; a
+    call that runs alone gets ``lone_threads``); ``torch``: :meth:`MiniLMEncoder.load`
+    (one thread count for every call: torch's is per process). Only the chosen
+    runtime is imported."""
 
     def make() -> TextEncoder:
         if runtime == "onnx":
             from inferql.inference.onnx_encoder import OnnxMiniLMEncoder
 
-            return OnnxMiniLMEncoder.load(threads=threads, cache_dir=cache_dir)
+            return OnnxMiniLMEncoder.load(
+                threads=threads, cache_dir=cache_dir, lone_threads=lone_threads
+            )
         from inferql.inference.encoder import MiniLMEncoder
 
         return MiniLMEncoder.load(threads=threads)
@@ -52,7 +60,7 @@ class EncoderSettings(Protocol):
     this package does not import it)."""
 
     @property
-    def model_threads(self) -> int | None: ...
+    def model_parallelism(self) -> tuple[int, int]: ...
 
     @property
     def model_runtime(self) -> Runtime: ...
@@ -61,10 +69,19 @@ class EncoderSettings(Protocol):
     def model_cache_dir(self) -> Path | None: ...
 
 
-def configured_factory(settings: EncoderSettings) -> EncoderFactory:
-    """:func:`minilm_factory` with the threads, runtime and cache of ``settings``."""
+def configured_factory(settings: EncoderSettings, *, threads: int | None = None) -> EncoderFactory:
+    """:func:`minilm_factory` with the runtime and cache of ``settings`` and its
+    threads per call (or ``threads``: a caller that makes one call at a time). When
+    a worker runs several calls at once, a call that runs alone gets the threads
+    of all of them."""
+    calls = 1
+    if threads is None:
+        calls, threads = settings.model_parallelism
     return minilm_factory(
-        settings.model_threads, runtime=settings.model_runtime, cache_dir=settings.model_cache_dir
+        threads,
+        runtime=settings.model_runtime,
+        cache_dir=settings.model_cache_dir,
+        lone_threads=calls * threads if calls > 1 else None,
     )
 
 

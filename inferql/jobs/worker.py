@@ -8,12 +8,18 @@ tokens (see :mod:`inferql.jobs.batcher`). When to cut it (``batch_wait``):
   model at once; a lone request never waits. While the model runs, new jobs
   queue up; after the call the worker takes all of them (a busy worker batches
   by itself) and waits at most ``batch_wait_fraction`` of the measured call
-  time (an EWMA), capped by ``max_wait_ms``, for more to join.
+  time (an EWMA), capped by ``max_wait_ms``, for more to join. Work that comes
+  while another call is in flight waits the same way.
 - ``fixed``: wait ``max_wait_ms`` after a batch's first text.
 
+A worker runs up to ``model_calls`` model calls at once, each on its own batch
+and with ``model_threads`` threads (by default one call per core with one
+thread each: on CPUs, calls side by side get more from the cores than one call
+split across them, and a call slowed by the event loop stalls no other).
 Texts are sorted by length before the call so that a batch pads as little as
 possible. A batch's results are written and announced while the next batch is
-already with the model (in order: a job's events never overtake each other).
+already with the model, in the order the batches started: a job's texts and
+events never overtake each other.
 """
 
 from __future__ import annotations
@@ -55,10 +61,15 @@ class Worker:
         )
         self._batcher = Batcher(settings.max_batch_texts, settings.max_batch_tokens)
         self._max_deliveries = settings.max_deliveries
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inferql-model")
+        calls, _ = settings.model_parallelism
+        self._executor = ThreadPoolExecutor(max_workers=calls, thread_name_prefix="inferql-model")
+        # Model calls that may run at once, and how many do.
+        self._free_calls = asyncio.Semaphore(calls)
+        self._in_flight = 0
         self._stopping = asyncio.Event()
         self._telemetry = JobTelemetry(settings)
-        # The results of the last model call(s), being written while the next runs.
+        # The last batch started: its model call, then its results written after
+        # those of the batches before it (so awaiting it awaits them all).
         self._delivering: asyncio.Task[None] | None = None
 
     def stop(self) -> None:
@@ -90,29 +101,66 @@ class Worker:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def _step(self) -> bool:
-        """Take work and run one batch; False once stopped with nothing left."""
-        loop = asyncio.get_running_loop()
-        busy = True  # work was waiting: it queued while the model ran
-        if self._delivering is not None and self._delivering.done():
-            await self._settle()  # raises what went wrong in it
-        if self._batcher.pending_texts == 0:
-            if self._stopping.is_set():
+        """Wait for a free model call, take work and start one batch on it; False
+        once stopped with nothing left."""
+        await self._free_calls.acquire()
+        launched = False
+        try:
+            if self._delivering is not None and self._delivering.done():
+                await self._settle()  # raises what went wrong in it
+            if self._batcher.pending_texts == 0 and self._stopping.is_set():
                 await self._settle()
                 return False
+            batch = await self._collect()
+            if batch:
+                self._launch(batch)
+                launched = True
+            return True
+        finally:
+            if not launched:
+                self._free_calls.release()
+
+    async def _collect(self) -> list[Slice]:
+        """The next batch: at once for work that came to an idle worker, after the
+        adaptive wait for work that queued while the model was busy (or that joins
+        other calls in flight); empty if nothing came within the idle poll."""
+        loop = asyncio.get_running_loop()
+        if self._batcher.pending_texts == 0:
             await self._fill(0)
+        busy = self._batcher.pending_texts > 0  # it queued while the model ran
+        if not busy:
+            await self._fill(_IDLE_POLL_S)
             if self._batcher.pending_texts == 0:
-                busy = False  # idle: block until work comes, then run it at once
-                await self._fill(_IDLE_POLL_S)
-                if self._batcher.pending_texts == 0:
-                    return True
+                return []
+        busy = busy or self._in_flight > 0
         deadline = loop.time() + self._wait.wait_s(busy)
         while self._batcher.pending_texts < self._batcher.max_texts:
             remaining = deadline - loop.time()
             if remaining <= 0 or self._stopping.is_set():
                 break
             await self._fill(remaining)
-        await self._run_batch(self._batcher.next_batch())
-        return True
+        return self._batcher.next_batch()
+
+    def _launch(self, batch: Sequence[Slice]) -> None:
+        """Run ``batch`` on the model call this worker holds for it, then write its
+        results once those of every earlier batch are written: batches may finish
+        out of order, their deliveries may not (a job's texts and events keep
+        their order). The call is free again as soon as the model returns."""
+        previous = self._delivering
+        self._in_flight += 1
+
+        async def run() -> None:
+            try:
+                deliveries = await self._run_batch(batch)
+            finally:
+                self._in_flight -= 1
+                self._free_calls.release()
+            if previous is not None:
+                await previous
+            for deliver in deliveries:
+                await deliver()
+
+        self._delivering = asyncio.create_task(run(), name="inferql-batch")
 
     async def _hand_back(self) -> None:
         """Return every taken job to the queue (best effort: one whose hand-back
@@ -171,28 +219,33 @@ class Worker:
         await self._backend.queue.dead_letter(delivery, reason)
         await self._publish(JobEvent(JobEventType.FAILED, job))
 
-    async def _run_batch(self, batch: Sequence[Slice]) -> None:
+    async def _run_batch(self, batch: Sequence[Slice]) -> list[Callable[[], Awaitable[None]]]:
+        """One model call per model in ``batch``; what each outcome needs written."""
         by_model: defaultdict[ModelRef, list[Slice]] = defaultdict(list)
         for piece in batch:
             by_model[piece.item.job.model].append(piece)
+        deliveries: list[Callable[[], Awaitable[None]]] = []
         for ref, pieces in by_model.items():
             texts = [text for piece in pieces for text in piece.texts]
             try:
                 with self._telemetry.model_call(ref, _jobs_of(pieces), len(texts)) as call:
                     predictions = await self._predict(ref, texts)
             except InferqlError as error:
-                self._then(
+                deliveries.append(
                     functools.partial(self._fail, _items_of(pieces), error.code, error.message)
                 )
                 continue
             except Exception:
                 logger.exception("model %s failed on a batch of %d texts", ref, len(texts))
                 message = "The model failed on this job's batch."
-                self._then(
+                deliveries.append(
                     functools.partial(self._fail, _items_of(pieces), ErrorCode.INTERNAL, message)
                 )
                 continue
-            self._then(functools.partial(self._deliver, ref, pieces, texts, predictions, call))
+            deliveries.append(
+                functools.partial(self._deliver, ref, pieces, texts, predictions, call)
+            )
+        return deliveries
 
     async def _deliver(
         self,
@@ -210,19 +263,6 @@ class Worker:
             piece.item.predictions.extend(predictions[offset : offset + count])
             offset += count
             await self._report(piece.item, call)
-
-    def _then(self, work: Callable[[], Awaitable[None]]) -> None:
-        """Run ``work`` once the deliveries before it are done, without waiting for
-        it: the next batch goes to the model while this one's results are written.
-        Deliveries run one after another, so a job's events keep their order."""
-        previous = self._delivering
-
-        async def chained() -> None:
-            if previous is not None:
-                await previous
-            await work()
-
-        self._delivering = asyncio.create_task(chained(), name="inferql-deliver")
 
     async def _settle(self) -> None:
         """Wait for the deliveries in flight; raise the error of one that failed."""

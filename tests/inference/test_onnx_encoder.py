@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -87,3 +91,49 @@ def test_a_cached_start_imports_no_torch(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "[]"
+
+
+class _Recording:
+    """An ORT session that records each run under ``name`` and can hold one open."""
+
+    def __init__(self, session: Any, name: str, log: list[str], hold: threading.Event) -> None:
+        self._session, self._name, self._log, self._hold = session, name, log, hold
+
+    def run(self, outputs: Any, feed: Any) -> Any:
+        self._log.append(self._name)
+        self._hold.wait(10)
+        return self._session.run(outputs, feed)
+
+
+def test_a_call_alone_gets_the_lone_session_and_calls_side_by_side_share(
+    onnx_cache_dir: Path,
+) -> None:
+    built = OnnxMiniLMEncoder.load(cache_dir=onnx_cache_dir, threads=1, lone_threads=2)
+    assert built._lone_session is not None  # lone_threads > threads: a second session
+    assert OnnxMiniLMEncoder.load(cache_dir=onnx_cache_dir, threads=2)._lone_session is None
+    log: list[str] = []
+    hold = threading.Event()
+    encoder = OnnxMiniLMEncoder(
+        built._tokenizer,
+        _Recording(built._session, "shared", log, hold),
+        max_tokens=built.max_tokens,
+        dimension=built.dimension,
+        lone_session=_Recording(built._lone_session, "lone", log, hold),
+    )
+    hold.set()
+    alone = encoder.encode(TEXTS[:2])
+    assert log == ["lone"]
+
+    hold.clear()  # the next call stays in its session until released
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(encoder.encode, TEXTS[:2])
+        while len(log) < 2:
+            time.sleep(0.01)
+        second = pool.submit(encoder.encode, TEXTS[:2])  # while the first runs
+        while len(log) < 3:
+            time.sleep(0.01)
+        hold.set()
+        results = [first.result(10), second.result(10)]
+    assert log == ["lone", "lone", "shared"]
+    for result in results:  # both sessions give the same embeddings
+        np.testing.assert_allclose(result.vectors, alone.vectors, atol=1e-5)

@@ -220,3 +220,58 @@ async def test_the_worker_respects_the_token_budget(harness: HarnessFactory) -> 
     assert all(
         len(batch) * max(estimate_tokens(t) for t in batch) <= 512 for batch in h.models.batches
     )
+
+
+async def test_a_worker_runs_up_to_model_calls_batches_at_once(harness: HarnessFactory) -> None:
+    h = harness(model_calls=2, delay=0.5, max_wait_ms=0)
+    first = await h.service.submit(["first"])
+    await h.until_model_called()
+    second = await h.service.submit(["second"])
+    await h.until_model_called(calls=2)
+    third = await h.service.submit(["third"])  # both calls busy: it waits for one
+    await asyncio.gather(*(h.service.wait(job.id, 10) for job in (first, second, third)))
+
+    assert h.models.batches == [["first"], ["second"]] + [["third"]]
+    began = h.models.started_at
+    assert began[1] - began[0] < 0.5  # beside the first call, not after it
+    assert began[2] - began[0] >= 0.5  # after the first call returned
+
+
+async def test_batches_that_finish_out_of_order_are_written_in_order(
+    harness: HarnessFactory,
+) -> None:
+    # The first batch is slow, the second fast: the second's results wait.
+    h = harness(model_calls=2, delays=[0.5, 0.0], max_batch_texts=2, max_wait_ms=0, start=False)
+    texts = ["t0", "t1", "t2", "t3"]
+    job = await h.service.submit(texts)
+    events = h.service.watch(job.id)
+    seen = [await anext(events)]  # the snapshot: QUEUED
+    h.start_worker()
+    seen += [event async for event in events]
+
+    assert h.models.batches == [["t0", "t1"], ["t2", "t3"]]
+    assert [(e.type, e.job.done) for e in seen] == [
+        (JobEventType.QUEUED, 0),
+        (JobEventType.STARTED, 0),
+        (JobEventType.PROGRESS, 2),
+        (JobEventType.SUCCEEDED, 4),
+    ]
+    final = seen[-1].job.predictions
+    assert final is not None and [p.label for p in final] == texts
+
+
+async def test_work_that_joins_a_call_in_flight_waits_for_company(
+    harness: HarnessFactory,
+) -> None:
+    h = harness(model_calls=2, delay=0.4, batch_wait_fraction=0.5, max_wait_ms=10_000)
+    warm = await h.service.submit(["warm"])  # measures the call: 0.4 s
+    await h.service.wait(warm.id, 5)
+    alone = await h.service.submit(["alone"])  # an idle worker: straight to the model
+    await h.until_model_called(calls=2)
+    joined = [await h.service.submit([f"joined {i}"]) for i in range(4)]
+    await asyncio.gather(*(h.service.wait(job.id, 10) for job in [alone, *joined]))
+
+    # A free call took the first of them, then waited half a call for the rest.
+    assert h.models.batches[:2] == [["warm"], ["alone"]]
+    assert sorted(h.models.batches[2]) == [f"joined {i}" for i in range(4)]
+    assert len(h.models.batches) == 3
