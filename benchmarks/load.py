@@ -19,7 +19,7 @@ import json
 import sys
 from urllib.parse import urlsplit
 
-from benchmarks.procs import own_cpu_seconds
+from benchmarks.procs import cpu_seconds, own_cpu_seconds
 from benchmarks.texts import make_long_texts, make_texts
 
 CLASSIFY = "query Classify($text: String!) { classify(text: $text) { label score } }"
@@ -69,7 +69,13 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def run(
-    url: str, mode: str, clients: int, seconds: float, warmup: float, texts: list[str]
+    url: str,
+    mode: str,
+    clients: int,
+    seconds: float,
+    warmup: float,
+    texts: list[str],
+    server_pid: int | None = None,
 ) -> dict[str, object]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -105,10 +111,19 @@ async def run(
         finally:
             connection.close()
 
+    # The server's CPU over the measured window only (not this process's start-up).
+    server_cpu: list[float] = []
+    if server_pid is not None:
+        for at in (measure_from, stop_at):
+            loop.call_at(at, lambda: server_cpu.append(cpu_seconds(server_pid)))
     cpu_before = own_cpu_seconds()
     await asyncio.gather(*(client() for _ in range(clients)))
     cpu = own_cpu_seconds() - cpu_before
+    extra: dict[str, object] = {}
+    if len(server_cpu) == 2:
+        extra["server_cpu_share"] = (server_cpu[1] - server_cpu[0]) / seconds
     return {
+        **extra,
         "mode": mode,
         "clients": clients,
         "seconds": seconds,
@@ -133,13 +148,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="which texts (distinct per seed)")
     parser.add_argument("--distinct", type=int, default=200_000, help="distinct texts cycled")
     parser.add_argument("--long-every", type=int, default=0, help="every Nth text is long")
+    parser.add_argument("--server-pid", type=int, default=None, help="report its CPU share")
     args = parser.parse_args()
     texts = make_texts(args.distinct, seed=args.seed)
     if args.long_every:  # mixed lengths: every Nth text has ~200 tokens
         long_texts = make_long_texts(args.distinct // args.long_every + 1, seed=args.seed)
         for n, i in enumerate(range(0, len(texts), args.long_every)):
             texts[i] = long_texts[n]
-    result = asyncio.run(run(args.url, args.mode, args.clients, args.seconds, args.warmup, texts))
+    result = asyncio.run(
+        run(args.url, args.mode, args.clients, args.seconds, args.warmup, texts, args.server_pid)
+    )
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
 
