@@ -46,9 +46,13 @@ async def run_worker_process(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop)
+    calls, threads = settings.model_parallelism
     logger.info(
-        "worker ready: model %s loaded, batches of up to %d texts, waiting up to %g ms",
+        "worker ready: model %s loaded, %d model call(s) at once on %d thread(s) each, "
+        "batches of up to %d texts, waiting up to %g ms",
         default,
+        calls,
+        threads,
         settings.max_batch_texts,
         settings.max_wait_ms,
     )
