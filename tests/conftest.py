@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -106,10 +106,11 @@ async def harness(
     make_settings: SettingsFactory,
     redis_prefix: str,
 ) -> AsyncIterator[HarnessFactory]:
-    """``harness(delay=..., delays=..., fail=..., start=True, **settings)`` builds a
-    Harness and starts its worker; every harness is stopped after the test. Each
-    test runs once on the memory backend and once on Redis. The worker makes one
-    model call at a time unless the test asks for more (``model_calls``)."""
+    """``harness(delay=, delays=, fail=, failing=, start=True, **settings)`` builds a
+    Harness (the model: :class:`tests.support.CountingModel`) and starts its
+    worker; every harness is stopped after the test. Each test runs once on the
+    memory backend and once on Redis. The worker makes one model call at a time
+    unless the test asks for more (``model_calls``)."""
     built: list[Harness] = []
     backend: dict[str, Any] = {}
     if request.param == "redis":
@@ -119,13 +120,14 @@ async def harness(
     def make(
         *,
         delay: float = 0.0,
-        delays: Sequence[float] = (),
+        delays: Mapping[str, float] | None = None,
         fail: bool = False,
+        failing: Collection[str] = (),
         start: bool = True,
         **settings: Any,
     ) -> Harness:
         settings.setdefault("model_calls", 1)
-        models = CountingModels(delay=delay, delays=delays, fail=fail)
+        models = CountingModels(delay=delay, delays=delays, fail=fail, failing=failing)
         h = Harness(make_settings(**backend, **settings), catalog, models)
         if start:
             h.start_worker()

@@ -14,7 +14,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,9 @@ from inferql.settings import Settings
 
 class CountingModel:
     """Labels each text with the text itself (so order is checkable) and records
-    every call. ``delay`` makes each call take that long (``delays``: the n-th call
-    takes ``delays[n]``, later ones ``delay``); ``fail`` makes it raise."""
+    every call. ``delay`` makes each call take that long (``delays``: a call with
+    one of its texts takes that long instead); ``fail`` makes every call raise,
+    ``failing`` a call with one of those texts."""
 
     def __init__(self, ref: ModelRef, registry: CountingModels) -> None:
         self._ref = ref
@@ -40,10 +41,10 @@ class CountingModel:
         return self._ref
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        delay = self._registry.record(self._ref, list(texts))
+        delay, fails = self._registry.record(self._ref, list(texts))
         if delay:
             time.sleep(delay)
-        if self._registry.fail:
+        if fails:
             raise RuntimeError("secret internal detail: the GPU caught fire")
         return [
             Prediction(
@@ -61,10 +62,16 @@ class CountingModels:
     """A ModelProvider of CountingModels that shares one call log."""
 
     def __init__(
-        self, *, delay: float = 0.0, delays: Sequence[float] = (), fail: bool = False
+        self,
+        *,
+        delay: float = 0.0,
+        delays: Mapping[str, float] | None = None,
+        fail: bool = False,
+        failing: Collection[str] = (),
     ) -> None:
         self.delay = delay
-        self.delays = tuple(delays)
+        self.delays = dict(delays or {})
+        self.failing = frozenset(failing)
         self.fail = fail
         self.calls: list[tuple[ModelRef, list[str]]] = []
         self.started_at: list[float] = []  # time.monotonic() as each call began
@@ -73,13 +80,13 @@ class CountingModels:
     def load(self, ref: ModelRef) -> CountingModel:
         return CountingModel(ref, self)
 
-    def record(self, ref: ModelRef, texts: list[str]) -> float:
-        """Log a call; how long it is to take."""
+    def record(self, ref: ModelRef, texts: list[str]) -> tuple[float, bool]:
+        """Log a call; how long it is to take, and whether it fails."""
         with self._lock:
             self.started_at.append(time.monotonic())
             self.calls.append((ref, texts))
-            n = len(self.calls) - 1
-            return self.delays[n] if n < len(self.delays) else self.delay
+        delay = next((self.delays[t] for t in texts if t in self.delays), self.delay)
+        return delay, self.fail or any(t in self.failing for t in texts)
 
     @property
     def batches(self) -> list[list[str]]:

@@ -369,6 +369,7 @@ async def test_a_finished_job_is_posted_to_its_webhook_signed(
     assert payload["type"] == "job.succeeded"
     assert payload["data"]["id"] == job_id
     assert payload["data"]["predictions"][0]["label"] == "positive"
+    assert payload["data"]["predictions"][0]["head"] == "linear"  # sentiment@2's
     # The retry is the same message: same id, so a receiver can drop duplicates.
     assert failed_headers["webhook-id"] == headers["webhook-id"] == f"msg_{job_id}"
     with pytest.raises(Exception, match="signature"):

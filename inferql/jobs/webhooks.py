@@ -137,6 +137,7 @@ def _job_json(job: Job) -> dict[str, Any]:
                 "label": p.label,
                 "score": p.score,
                 "scores": [{"label": s.label, "score": s.score} for s in p.scores],
+                "head": p.head,
                 "cached": p.cached,
                 "truncated": p.truncated,
             }

@@ -241,7 +241,7 @@ async def test_batches_that_finish_out_of_order_are_written_in_order(
     harness: HarnessFactory,
 ) -> None:
     # The first batch is slow, the second fast: the second's results wait.
-    h = harness(model_calls=2, delays=[0.5, 0.0], max_batch_texts=2, max_wait_ms=0, start=False)
+    h = harness(model_calls=2, delays={"t0": 0.5}, max_batch_texts=2, max_wait_ms=0, start=False)
     texts = ["t0", "t1", "t2", "t3"]
     job = await h.service.submit(texts)
     events = h.service.watch(job.id)
@@ -249,7 +249,7 @@ async def test_batches_that_finish_out_of_order_are_written_in_order(
     h.start_worker()
     seen += [event async for event in events]
 
-    assert h.models.batches == [["t0", "t1"], ["t2", "t3"]]
+    assert sorted(h.models.batches) == [["t0", "t1"], ["t2", "t3"]]
     assert [(e.type, e.job.done) for e in seen] == [
         (JobEventType.QUEUED, 0),
         (JobEventType.STARTED, 0),
@@ -275,3 +275,34 @@ async def test_work_that_joins_a_call_in_flight_waits_for_company(
     assert h.models.batches[:2] == [["warm"], ["alone"]]
     assert sorted(h.models.batches[2]) == [f"joined {i}" for i in range(4)]
     assert len(h.models.batches) == 3
+
+
+async def test_a_job_whose_first_batch_fails_fails_once_while_its_next_batch_runs(
+    harness: HarnessFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Both halves of the job are with the model at once; the first call fails.
+    h = harness(
+        model_calls=2,
+        delays={"t0": 0.3},
+        failing={"t0"},
+        max_batch_texts=2,
+        max_wait_ms=0,
+        start=False,
+    )
+    job = await h.service.submit(["t0", "t1", "t2", "t3"])
+    other = await h.service.submit(["later"])
+    events = h.service.watch(job.id)
+    seen = [await anext(events)]
+    h.start_worker()
+    with caplog.at_level(logging.ERROR):
+        seen += [event async for event in events]
+    later = await h.service.wait(other.id, 5)
+
+    assert sorted(h.models.batches[:2]) == [["t0", "t1"], ["t2", "t3"]]
+    assert [e.type for e in seen] == [
+        JobEventType.QUEUED,
+        JobEventType.STARTED,
+        JobEventType.FAILED,
+    ]
+    assert seen[-1].job.predictions is None  # the second half's results are dropped
+    assert later.status is JobStatus.SUCCEEDED  # the worker carried on
