@@ -17,8 +17,6 @@ the servers it bounds.
 from __future__ import annotations
 
 import argparse
-import threading
-import time
 from pathlib import Path
 
 import uvicorn
@@ -28,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from benchmarks.raw import time_calls
 from benchmarks.texts import make_texts
 from inferql.inference.catalog import Catalog
 from inferql.inference.registry import ModelRegistry, minilm_factory
@@ -51,38 +50,13 @@ def build(runtime: str, threads: int, cache_dir: Path | None) -> Starlette:
 
     texts = make_texts(20_000, seed=5)
 
-    def time_model(size: int, seconds: float, parallel: int) -> dict[str, float]:
-        counts = [[0, 0] for _ in range(parallel)]  # texts, calls per thread
-        stop = time.perf_counter() + seconds
-
-        def one(index: int) -> None:
-            offset = index * len(texts) // parallel
-            while time.perf_counter() < stop or counts[index][1] < 2:
-                batch = texts[offset : offset + size]
-                offset = (offset + size) % (len(texts) - size)
-                model.predict(batch)
-                counts[index][0] += size
-                counts[index][1] += 1
-
-        begin = time.perf_counter()
-        threads = [threading.Thread(target=one, args=(i,)) for i in range(parallel)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - begin
-        done, calls = sum(c[0] for c in counts), sum(c[1] for c in counts)
-        return {
-            "texts_per_s": done / elapsed,
-            "call_ms": 1000 * elapsed * parallel / calls,
-            "calls": calls,
-        }
-
     async def raw(request: Request) -> JSONResponse:
         body = await request.json()
         size, seconds = int(body["batch"]), float(body["seconds"])
         parallel = int(body.get("calls", 1))
-        return JSONResponse(await run_in_threadpool(time_model, size, seconds, parallel))
+        return JSONResponse(
+            await run_in_threadpool(time_calls, model.predict, texts, size, seconds, parallel)
+        )
 
     async def readyz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})

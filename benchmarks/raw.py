@@ -88,39 +88,48 @@ def main() -> None:
 def _time(
     predict: Callable[[list[str]], object], texts: list[str], size: int, seconds: float, calls: int
 ) -> dict[str, float]:
-    """The best of three trials of ``seconds / 3`` each, ``calls`` threads making
-    calls side by side: the machine is shared, and the limit is what the model
-    does when it gets the CPU."""
+    """The best of three trials of ``seconds / 3`` each: the machine is shared, and
+    the limit is what the model does when it gets the CPU."""
     predict(texts[:size])  # warm: the first call of a shape allocates
-    best: dict[str, float] = {}
-    for trial_index in range(3):
-        counts = [[0, 0] for _ in range(calls)]  # texts, calls per thread
-        stop = time.perf_counter() + seconds / 3
-        shift = trial_index * size
+    trials = [
+        time_calls(predict, texts, size, seconds / 3, calls, shift=trial * size)
+        for trial in range(3)
+    ]
+    return max(trials, key=lambda trial: trial["texts_per_s"])
 
-        def one(
-            index: int, counts: list[list[int]] = counts, stop: float = stop, shift: int = shift
-        ) -> None:
-            offset = (index * len(texts) // calls + shift) % (len(texts) - size)
-            while time.perf_counter() < stop or counts[index][1] < 2:
-                predict(texts[offset : offset + size])
-                offset = (offset + size) % (len(texts) - size)
-                counts[index][0] += size
-                counts[index][1] += 1
 
-        begin = time.perf_counter()
-        threads = [threading.Thread(target=one, args=(i,)) for i in range(calls)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - begin
-        done, made = sum(c[0] for c in counts), sum(c[1] for c in counts)
-        trial = {"texts_per_s": done / elapsed, "call_ms": 1000 * elapsed * calls / made}
-        trial["calls"] = made
-        if not best or trial["texts_per_s"] > best["texts_per_s"]:
-            best = trial
-    return best
+def time_calls(
+    predict: Callable[[list[str]], object],
+    texts: list[str],
+    size: int,
+    seconds: float,
+    calls: int,
+    *,
+    shift: int = 0,
+) -> dict[str, float]:
+    """Texts/s of ``calls`` threads side by side, each making one call after
+    another on batches of ``size`` for ``seconds`` (at least two calls each), and
+    the mean time of a call."""
+    counts = [[0, 0] for _ in range(calls)]  # texts, calls per thread
+    stop = time.perf_counter() + seconds
+
+    def one(index: int) -> None:
+        offset = (index * len(texts) // calls + shift) % (len(texts) - size)
+        while time.perf_counter() < stop or counts[index][1] < 2:
+            predict(texts[offset : offset + size])
+            offset = (offset + size) % (len(texts) - size)
+            counts[index][0] += size
+            counts[index][1] += 1
+
+    begin = time.perf_counter()
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - begin
+    done, made = sum(c[0] for c in counts), sum(c[1] for c in counts)
+    return {"texts_per_s": done / elapsed, "call_ms": 1000 * elapsed * calls / made, "calls": made}
 
 
 if __name__ == "__main__":
