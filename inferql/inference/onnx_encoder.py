@@ -11,7 +11,8 @@ never torch.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -90,27 +91,30 @@ class OnnxMiniLMEncoder(MiniLMTokens):
             lone_session=lone,
         )
 
+    @contextmanager
+    def _session_for_call(self) -> Iterator[onnxruntime.InferenceSession]:
+        """The lone session for a call that starts while no other runs (when there
+        is one), else the shared one."""
+        if self._lone_session is None:
+            yield self._session
+            return
+        with self._lock:
+            alone = self._running == 0
+            self._running += 1
+        try:
+            yield self._lone_session if alone else self._session
+        finally:
+            with self._lock:
+                self._running -= 1
+
     def encode(self, texts: Sequence[str]) -> Encoded:
         """One session run over all of ``texts``; pooling in numpy."""
         if not texts:
             return self.nothing()
         batch = self.tokenize(texts)
-        inputs = dict(
-            zip(
-                INPUT_NAMES,
-                (batch.input_ids, batch.attention_mask, batch.token_type_ids),
-                strict=True,
-            )
-        )
-        with self._lock:
-            alone = self._running == 0
-            self._running += 1
-        try:
-            session = self._lone_session if alone and self._lone_session else self._session
-            last, middle = session.run(None, inputs)
-        finally:
-            with self._lock:
-                self._running -= 1
+        inputs = (batch.input_ids, batch.attention_mask, batch.token_type_ids)
+        with self._session_for_call() as session:
+            last, middle = session.run(None, dict(zip(INPUT_NAMES, inputs, strict=True)))
         mask = batch.attention_mask
         return Encoded(
             mean_pool(np.asarray(last, dtype=np.float32), mask),
