@@ -166,17 +166,26 @@ def live(cluster: Cluster, kind: type[ApiProcess | WorkerProcess]) -> list[Any]:
 
 
 async def test_sigterm_lets_a_worker_finish_its_batch_and_loses_nothing(cluster: Cluster) -> None:
+    others = live(cluster, WorkerProcess)
     fresh = cluster.worker()
     fresh.wait_ready(cluster.inspector)
     (api, *_) = live(cluster, ApiProcess)
 
     async with httpx.AsyncClient(timeout=30) as http:
-        ids = await asyncio.gather(*(submit(http, api, 1000 + i) for i in range(40)))
-        await until(
-            lambda: cluster.inspector.pending_by_pid().get(fresh.pid, 0) > 0,
-            60,
-            "the new worker holds a job",
-        )
+        # The others paused, so that the new worker surely takes some of the jobs
+        # (a worker takes as many as its model calls can run at once).
+        for worker in others:
+            worker.send(signal.SIGSTOP)
+        try:
+            ids = await asyncio.gather(*(submit(http, api, 1000 + i) for i in range(40)))
+            await until(
+                lambda: cluster.inspector.pending_by_pid().get(fresh.pid, 0) > 0,
+                60,
+                "the new worker holds a job",
+            )
+        finally:
+            for worker in others:
+                worker.send(signal.SIGCONT)
         fresh.send(signal.SIGTERM)
         assert fresh.wait(timeout=60) == 0, fresh.log_tail()
         assert cluster.inspector.pending_by_pid().get(fresh.pid, 0) == 0
