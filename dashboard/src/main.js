@@ -80,6 +80,11 @@ $("#key-clear").addEventListener("click", () => {
 const number = (value, digits = 1) =>
   value === null || value === undefined ? "–" : Number(value).toFixed(digits);
 
+// A rate below 1 keeps two significant digits, so one text a minute reads
+// 0.017 texts/s rather than a misleading 0.0.
+const rate = (value) =>
+  value > 0 && value < 1 ? String(Number(value.toPrecision(2))) : number(value);
+
 function showStats(stats) {
   const s = state.series;
   s.throughput.push(stats.textsPerSecond);
@@ -89,7 +94,7 @@ function showStats(stats) {
   s.batch.push(stats.meanBatchSize);
 
   $("#window").textContent = `last ${number(stats.windowSeconds, 0)} s`;
-  $('[data-testid="stat-throughput"]').textContent = number(stats.textsPerSecond);
+  $('[data-testid="stat-throughput"]').textContent = rate(stats.textsPerSecond);
   $('[data-testid="stat-queue"]').textContent = stats.queueDepth;
   $('[data-testid="stat-latency"]').textContent =
     `${number(stats.latencyP50Ms, 0)} / ${number(stats.latencyP95Ms, 0)}`;
