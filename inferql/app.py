@@ -24,6 +24,7 @@ from starlette.types import ASGIApp
 
 from inferql.backends import Backend, create_backend
 from inferql.errors import InferqlError
+from inferql.heap import freeze_startup_objects, unfreeze_objects
 from inferql.http.cors import cors_middleware
 from inferql.http.view import GraphQLView
 from inferql.inference import ModelProvider
@@ -110,6 +111,8 @@ def create_app(
             runtime.tasks.append(asyncio.create_task(worker.run(), name="inferql-worker"))
             runtime.tasks.append(asyncio.create_task(dispatcher.run(), name="inferql-webhooks"))
             runtime.tasks.append(asyncio.create_task(_warm_up(runtime), name="inferql-warm-up"))
+        else:
+            freeze_startup_objects()
         try:
             yield
         finally:
@@ -123,6 +126,7 @@ def create_app(
                 for task in pending:
                     task.cancel()
             await backend.close()
+            unfreeze_objects()
 
     persisted = PersistedQueries.from_settings(backend.persisted_queries, settings)
     graphql = GraphQLView(build_schema(settings, persisted), services)
@@ -154,6 +158,7 @@ async def _warm_up(runtime: Runtime) -> None:
     except Exception:
         logger.exception("could not load the default model %s", ref)
         return
+    freeze_startup_objects()
     runtime.model_ready = True
     logger.info("model %s loaded; ready", ref)
 

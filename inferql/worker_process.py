@@ -13,6 +13,7 @@ import logging
 import signal
 
 from inferql.backends import create_backend
+from inferql.heap import freeze_startup_objects
 from inferql.inference.catalog import Catalog
 from inferql.jobs.webhooks import WebhookDispatcher
 from inferql.jobs.worker import Worker
@@ -34,6 +35,7 @@ async def run_worker_process(settings: Settings) -> None:
     models = ModelRegistry(catalog, encoder_factory=configured_factory(settings))
     default = catalog.resolve(settings.default_model).ref
     await asyncio.to_thread(models.load, default)
+    freeze_startup_objects()
     backend = create_backend(settings)
     worker = Worker(backend, models, settings)
     # Webhooks of finished jobs are sent from the workers; pending ones wait in Redis.
