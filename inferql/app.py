@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -146,6 +147,18 @@ def create_app(
     )
     app.state.runtime = runtime
     return app
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for serving the app as ``settings`` ask (beside the app,
+    its address and logging)."""
+    return {
+        "ssl_certfile": settings.ssl_certfile,
+        "ssl_keyfile": settings.ssl_keyfile,
+        # A websocket message is bounded like a request body.
+        "ws_max_size": settings.max_body_bytes,
+        "ws_per_message_deflate": settings.ws_compression,
+    }
 
 
 async def _warm_up(runtime: Runtime) -> None:

@@ -91,7 +91,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from inferql.app import create_app
+    from inferql.app import create_app, server_options
 
     settings = settings_from(args)
     configure_logging(settings)
@@ -109,10 +109,7 @@ def run_serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         log_config=None,
         access_log=False,
-        ssl_certfile=settings.ssl_certfile,
-        ssl_keyfile=settings.ssl_keyfile,
-        # A websocket message is bounded like a request body.
-        ws_max_size=settings.max_body_bytes,
+        **server_options(settings),
     )
     return 0
 

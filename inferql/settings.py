@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     ws_keep_alive_s: float = Field(
         15, ge=0, description="Seconds between the server's pings on a websocket (0: none)."
     )
+    ws_compression: bool = Field(
+        False,
+        description="Compress websocket messages (permessage-deflate) for clients that offer "
+        "it. Off by default: it costs CPU for every message on every socket, and memory for "
+        "every socket, to shrink messages of a few hundred bytes.",
+    )
     ws_init_timeout_s: float = Field(
         10, gt=0, description="Seconds a websocket has to send `connection_init` (then 4408)."
     )

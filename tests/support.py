@@ -20,7 +20,7 @@ from typing import Any
 
 import uvicorn
 
-from inferql.app import create_app
+from inferql.app import create_app, server_options
 from inferql.inference import LabelScore, ModelProvider, ModelRef, Prediction
 from inferql.inference.catalog import Catalog
 from inferql.settings import Settings
@@ -152,9 +152,7 @@ class RunningServer:
             port=settings.port,
             log_level="warning",
             lifespan="on",
-            ssl_certfile=settings.ssl_certfile,
-            ssl_keyfile=settings.ssl_keyfile,
-            ws_max_size=settings.max_body_bytes,
+            **server_options(settings),
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

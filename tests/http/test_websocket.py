@@ -1,5 +1,5 @@
-"""graphql-transport-ws over a real websocket: the protocol's close codes and
-the server's pings."""
+"""graphql-transport-ws over a real websocket: the protocol's close codes, the
+server's pings, and compression only when asked for."""
 
 from __future__ import annotations
 
@@ -105,6 +105,26 @@ async def test_no_pings_when_switched_off(serve: ServerFactory) -> None:
             await asyncio.wait_for(ws.recv(), 0.5)
     finally:
         await ws.close()
+
+
+async def test_messages_are_not_compressed_unless_the_settings_say_so(
+    serve: ServerFactory,
+) -> None:
+    # The client offers permessage-deflate (websockets does by default, as browsers do).
+    plain = await open_socket(serve())
+    compressing = await open_socket(serve(ws_compression=True))
+    try:
+        assert plain.response is not None and compressing.response is not None
+        assert "Sec-WebSocket-Extensions" not in plain.response.headers
+        accepted = compressing.response.headers["Sec-WebSocket-Extensions"]
+        assert accepted.startswith("permessage-deflate")
+        for ws in (plain, compressing):
+            await init(ws)
+            await send(ws, {"type": "ping"})
+            assert await receive(ws) == {"type": "pong"}
+    finally:
+        await plain.close()
+        await compressing.close()
 
 
 async def test_a_subscription_streams_between_pings(server: RunningServer) -> None:
