@@ -77,14 +77,17 @@ def interleaved(
 ) -> dict[str, dict[str, Any]]:
     """Load every server in turn, ``config.rounds`` times per client count, so that
     the machine's noise (the cores are shared) falls on all of them alike; each
-    figure is the mean over the rounds."""
+    figure is the mean over the rounds. Each round starts one server further on,
+    so that no server is always loaded first, or always right after another."""
     out: dict[str, dict[str, Any]] = {name: {} for name in servers}
+    indexed = list(enumerate(servers.items()))
     for n in clients:
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
         for round_ in range(config.rounds):
             if between is not None:
                 between()
-            for i, (name, server) in enumerate(servers.items()):
+            shift = round_ % len(indexed)
+            for i, (name, server) in indexed[shift:] + indexed[:shift]:
                 runs[name].append(
                     measured(
                         server.pid,
