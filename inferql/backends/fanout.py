@@ -5,11 +5,18 @@ the Redis bus feeds one from its single pub/sub connection, so a process holds
 one Redis subscription however many clients subscribe. Each subscriber has a
 bounded buffer: one that falls behind is told so (``OverloadedError``) rather
 than buffering without bound, and all of them learn it when the source fails.
+
+Events are announced at least once: a worker that takes over a job whose
+worker finished it and then died may announce its end again. Every event
+carries the job's revision, and a Fanout delivers none that is not newer than
+the last it delivered for that job (of the ``REMEMBERED_JOBS`` most recent),
+so each subscriber hears of each change once, and never of a job going back.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,6 +26,8 @@ from inferql.jobs.model import JobEvent
 
 # What a subscriber's buffer holds: an event, an error to raise, or the end.
 _Item = JobEvent | InferqlError | None
+# Jobs whose last delivered revision a Fanout remembers.
+REMEMBERED_JOBS = 10_000
 
 
 class _Subscriber:
@@ -61,10 +70,20 @@ class Fanout:
     def __init__(self, *, buffer: int) -> None:
         self._buffer = buffer
         self._by_job: dict[str | None, set[_Subscriber]] = {}
+        self._revisions: OrderedDict[str, int] = OrderedDict()
 
     def deliver(self, event: JobEvent) -> None:
-        """Hand ``event`` to the subscribers of its job and of every job."""
-        for key in (event.job.id, None):
+        """Hand ``event`` to the subscribers of its job and of every job, unless it
+        is not newer than the last event delivered for its job."""
+        job = event.job
+        last = self._revisions.get(job.id)
+        if last is not None and job.revision <= last:
+            return
+        self._revisions[job.id] = job.revision
+        self._revisions.move_to_end(job.id)
+        if len(self._revisions) > REMEMBERED_JOBS:
+            self._revisions.popitem(last=False)
+        for key in (job.id, None):
             for subscriber in self._by_job.get(key, ()):
                 subscriber.offer(event)
 

@@ -45,6 +45,8 @@ from inferql.settings import Settings
 logger = logging.getLogger(__name__)
 
 _RUNNING = frozenset({JobStatus.RUNNING})
+# The ends a worker reaches, and the event of each.
+_FINISHED = {JobStatus.SUCCEEDED: JobEventType.SUCCEEDED, JobStatus.FAILED: JobEventType.FAILED}
 # How long an idle worker blocks on the queue before it looks at its stop flag.
 _IDLE_POLL_S = 0.5
 # Waits between attempts while the backend is unreachable.
@@ -196,8 +198,19 @@ class Worker:
         current = await self._backend.jobs.get(delivery.job_id)
         if current is not None and current.status is JobStatus.RUNNING:
             return current  # redelivered after its worker died: run it again
+        if current is not None and current.status in _FINISHED and delivery.attempt > 1:
+            await self._announce_again(current)
         await self._backend.queue.ack(delivery)  # canceled or gone
         return None
+
+    async def _announce_again(self, job: Job) -> None:
+        """A job that its worker finished and then died before acking: it may have
+        died before announcing the end, or before queueing the webhook. Do both
+        again; subscribers drop an event they have had (its revision is not
+        newer), and a webhook keeps its id, by which receivers drop repeats."""
+        logger.info("job %s ended before its worker died; announcing its end again", job.id)
+        await self._backend.events.publish(JobEvent(_FINISHED[job.status], job))
+        await webhooks.enqueue(self._backend, job)
 
     async def _dead_letter(self, delivery: Delivery) -> None:
         """Give up on a job whose workers died every time they ran it."""

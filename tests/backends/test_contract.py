@@ -123,7 +123,7 @@ async def test_take_waits_for_work_and_gives_up_after_its_timeout(backend: Backe
 async def test_events_reach_subscribers_of_the_job_and_of_all_jobs(backend: Backend) -> None:
     mine, other = make_job("mine"), make_job("other")
     async with backend.events.subscribe(mine.id) as one, backend.events.subscribe() as every:
-        for job in (mine, other, mine):
+        for job in (mine, other, mine.evolve()):
             await backend.events.publish(JobEvent(JobEventType.QUEUED, job))
         one_seen = [await anext(aiter(one)) for _ in range(2)]
         all_seen = [await anext(aiter(every)) for _ in range(3)]
@@ -136,10 +136,32 @@ async def test_a_subscriber_that_falls_behind_is_told_so(backend: Backend) -> No
     job = make_job()
     async with backend.events.subscribe(job.id) as stream:
         for _ in range(10):  # the backend buffers 4
+            job = job.evolve()
             await backend.events.publish(JobEvent(JobEventType.PROGRESS, job))
         with pytest.raises(OverloadedError):
             async for _ in stream:
                 pass
+
+
+async def test_an_event_not_newer_than_its_jobs_last_reaches_no_one(backend: Backend) -> None:
+    # A worker that takes over a finished job announces its end again (at least
+    # once); subscribers hear of each revision once, and never of an older one.
+    first, other = make_job("first"), make_job("other")
+    second = first.evolve(status=JobStatus.RUNNING)
+    async with backend.events.subscribe(first.id) as one, backend.events.subscribe() as every:
+        for job in (first, second, second, first, other):
+            await backend.events.publish(JobEvent(JobEventType.STARTED, job))
+        one_seen = [await anext(aiter(one)) for _ in range(2)]
+        all_seen = [await anext(aiter(every)) for _ in range(3)]
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):
+                await anext(aiter(one))
+
+    assert [(e.job.id, e.job.revision) for e in one_seen] == [
+        (first.id, first.revision),
+        (first.id, second.revision),
+    ]
+    assert [e.job.id for e in all_seen] == [first.id, first.id, other.id]
 
 
 async def test_the_cache_returns_what_was_put_marked_cached(backend: Backend) -> None:

@@ -9,9 +9,12 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
 from inferql.backends import create_backend
 from inferql.backends.redis import RedisBackend
+from inferql.backends.redis.keys import Keys
+from inferql.inference import LabelScore, Prediction
 from inferql.jobs.model import JobEventType, JobStatus
 from tests.conftest import Harness, SettingsFactory
 from tests.redis_server import RedisServer
@@ -79,6 +82,42 @@ async def test_a_dead_workers_job_is_taken_over(redis_harness: RedisHarness) -> 
 
     assert finished.status is JobStatus.SUCCEEDED
     assert survivor.models.batches == [["orphan"]]
+
+
+async def test_a_job_its_dead_worker_finished_is_announced_once_by_the_next(
+    redis_harness: RedisHarness, redis_server: RedisServer, redis_prefix: str
+) -> None:
+    api = redis_harness(start=False, claim_idle_ms=200)
+    job = await api.service.submit(["finished, never announced"])
+    # A worker takes the job and stores its result, then dies before it can
+    # announce the end or ack the delivery.
+    doomed = create_backend(api.settings)
+    (taken,) = await doomed.queue.take(1, timeout=1)
+    await doomed.jobs.update(job.id, frozenset({JobStatus.QUEUED}), status=JobStatus.RUNNING)
+    done = await doomed.jobs.update(
+        job.id,
+        frozenset({JobStatus.RUNNING}),
+        status=JobStatus.SUCCEEDED,
+        done=1,
+        predictions=(Prediction("positive", 0.9, (LabelScore("positive", 0.9),), job.model),),
+    )
+    await doomed.close()
+    assert done is not None
+
+    async with api.backend.events.subscribe(job.id) as events:
+        survivor = redis_harness(claim_idle_ms=200)
+        async with asyncio.timeout(10):
+            event = await anext(aiter(events))
+        with pytest.raises(TimeoutError):  # once: nothing more about this job
+            async with asyncio.timeout(0.5):
+                await anext(aiter(events))
+
+    assert taken.attempt == 1
+    assert event.type is JobEventType.SUCCEEDED and event.job == done
+    assert survivor.models.batches == []  # announced, not run again
+    client = Redis.from_url(redis_server.url)
+    assert await client.xlen(Keys(redis_prefix).queue) == 0  # the delivery was acked
+    await client.aclose()
 
 
 async def test_a_live_worker_keeps_its_claim_through_a_slow_batch(
