@@ -200,7 +200,7 @@ class Worker:
             return current  # redelivered after its worker died: run it again
         if current is not None and current.status in _FINISHED and delivery.attempt > 1:
             await self._announce_again(current)
-        await self._backend.queue.ack(delivery)  # canceled or gone
+        await self._backend.queue.ack(delivery)  # canceled, gone, or finished
         return None
 
     async def _announce_again(self, job: Job) -> None:
