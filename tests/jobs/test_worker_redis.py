@@ -9,14 +9,13 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
 
 from inferql.backends import create_backend
 from inferql.backends.redis import RedisBackend
-from inferql.backends.redis.keys import Keys
 from inferql.inference import LabelScore, Prediction
 from inferql.jobs.model import JobEventType, JobStatus
 from tests.conftest import Harness, SettingsFactory
+from tests.processes import RedisInspector
 from tests.redis_server import RedisServer
 from tests.support import CountingModels
 
@@ -115,9 +114,11 @@ async def test_a_job_its_dead_worker_finished_is_announced_once_by_the_next(
     assert taken.attempt == 1
     assert event.type is JobEventType.SUCCEEDED and event.job == done
     assert survivor.models.batches == []  # announced, not run again
-    client = Redis.from_url(redis_server.url)
-    assert await client.xlen(Keys(redis_prefix).queue) == 0  # the delivery was acked
-    await client.aclose()
+    inspector = RedisInspector(redis_server.url, redis_prefix)
+    try:
+        assert inspector.pending() == 0  # the delivery was acked
+    finally:
+        inspector.close()
 
 
 async def test_a_live_worker_keeps_its_claim_through_a_slow_batch(
