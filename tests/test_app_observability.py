@@ -107,6 +107,24 @@ async def test_metrics_count_operations_jobs_batches_and_the_cache(
     assert value(after, "inferql_queue_depth") == 0
 
 
+async def test_an_operation_refused_before_it_executes_counts_as_an_error(
+    client: httpx.AsyncClient,
+) -> None:
+    before = await scrape(client)
+    unknown = {"persistedQuery": {"version": 1, "sha256Hash": "ab" * 32}}
+    response = await client.post("/graphql", json={"operationName": "Lost", "extensions": unknown})
+    after = await scrape(client)
+
+    assert response.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+    labels = {"operation_type": "unknown", "operation_name": "Lost"}
+    grew = {
+        outcome: value(after, "inferql_graphql_operations_total", **labels, outcome=outcome)
+        - value(before, "inferql_graphql_operations_total", **labels, outcome=outcome)
+        for outcome in ("ok", "error")
+    }
+    assert grew == {"ok": 0, "error": 1}
+
+
 async def test_open_websockets_and_subscriptions_are_counted(
     server: RunningServer, client: httpx.AsyncClient
 ) -> None:

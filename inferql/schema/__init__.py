@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -15,21 +17,31 @@ from inferql.persisted import PersistedQueries
 from inferql.resolvers.mutation import Mutation
 from inferql.resolvers.query import Query
 from inferql.resolvers.subscription import Subscription
-from inferql.schema.admission import AdmissionExtension
+from inferql.schema.admission import OperationShapes
+from inferql.schema.documents import Documents
 from inferql.schema.errors import apply_error_code
-from inferql.schema.extensions import OperationMetrics, tracing_extension
-from inferql.schema.limits import (
-    ExtensionFactory,
-    PersistedQueryExtension,
-    guard_extensions,
-    strip_suggestions,
-)
+from inferql.schema.extensions import tracing_extension
+from inferql.schema.limits import strip_suggestions, validation_rules
+from inferql.schema.operation import OperationExtension
 from inferql.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 
 class InferqlSchema(strawberry.Schema):
+    """The schema, with what its one extension (``inferql.schema.operation``)
+    needs: the document caches, the operation shapes and persisted queries."""
+
+    def __init__(
+        self, settings: Settings, persisted: PersistedQueries | None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.persisted = persisted
+        self.documents = Documents(
+            self._schema, max_tokens=settings.max_query_tokens, rules=validation_rules(settings)
+        )
+        self.shapes = OperationShapes(self._schema, self.documents.parse)
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -48,20 +60,15 @@ def build_schema(
     when given, persisted queries; with tracing on, OpenTelemetry spans for every
     operation and resolver."""
     settings = settings if settings is not None else Settings.model_validate({})
-    # Factories: a fresh extension per request; the parse and validation LRU
-    # caches behind them are shared module-wide by maxsize. Hooks are entered in
-    # list order: the trace span and the metrics see everything after them.
-    extensions: list[ExtensionFactory] = [
+    # A fresh extension per operation, entered in list order: the trace span
+    # sees everything after it.
+    extensions: list[Callable[[], SchemaExtension]] = [
         *([tracing_extension()] if settings.tracing != "off" else []),
-        OperationMetrics,
-        *guard_extensions(settings),
-        lambda: ParserCache(maxsize=1024),
-        lambda: ValidationCache(maxsize=1024),
-        AdmissionExtension,
+        OperationExtension,
     ]
-    if persisted is not None:
-        extensions.append(lambda: PersistedQueryExtension(persisted))  # last: see its doc
     return InferqlSchema(
+        settings,
+        persisted,
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

@@ -1,15 +1,16 @@
-"""Schema extensions that observe every operation: Prometheus metrics, the
-operation fields of the request's log line, and (when tracing is on)
-OpenTelemetry spans for the operation and each resolver."""
+"""Observing every operation: Prometheus metrics and the operation fields of
+the request's log line (called by ``inferql.schema.operation``), and, when
+tracing is on, strawberry's OpenTelemetry extension for the spans of the
+operation and of each resolver."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from graphql import FieldNode, OperationDefinitionNode
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
 from inferql.observability import metrics
@@ -19,47 +20,44 @@ from inferql.observability.logging import note_operation
 _PRIVATE_ARGUMENTS = frozenset({"text", "texts", "input"})
 
 
-class OperationMetrics(SchemaExtension):
-    """Counts each operation by type, name and outcome, times queries and
-    mutations, and counts the subscriptions running."""
+def subscription_started(context: ExecutionContext) -> str | None:
+    """Count a subscription that starts executing; its root field, or None for a
+    query or a mutation."""
+    if context.operation_type is not OperationType.SUBSCRIPTION:
+        return None
+    field = _root_field(context.graphql_document, context.operation_name)
+    metrics.ACTIVE_SUBSCRIPTIONS.labels(field=field).inc()
+    return field
 
-    _subscription: str | None = None
 
-    def on_operation(self) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self._record(time.perf_counter() - started)
-
-    def on_execute(self) -> Iterator[None]:
-        context = self.execution_context
-        if context.operation_type is OperationType.SUBSCRIPTION:
-            self._subscription = _root_field(context.graphql_document, context.operation_name)
-            metrics.ACTIVE_SUBSCRIPTIONS.labels(field=self._subscription).inc()
-        yield
-
-    def _record(self, elapsed: float) -> None:
-        context = self.execution_context
-        try:
-            operation_type = context.operation_type.value
-        except RuntimeError:  # the document did not parse
-            operation_type = "unknown"
-        result = context.result
-        failed = bool(context.pre_execution_errors) or bool(result is not None and result.errors)
-        name = metrics.operation_label(context.operation_name)
-        metrics.GRAPHQL_OPERATIONS.labels(
-            operation_type=operation_type,
-            operation_name=name,
-            outcome="error" if failed else "ok",
-        ).inc()
-        if operation_type in ("query", "mutation"):
-            metrics.GRAPHQL_OPERATION_DURATION.labels(
-                operation_type=operation_type, operation_name=name
-            ).observe(elapsed)
-        note_operation(operation_type, context.operation_name)
-        if self._subscription is not None:
-            metrics.ACTIVE_SUBSCRIPTIONS.labels(field=self._subscription).dec()
+def record_operation(
+    context: ExecutionContext, elapsed: float, *, refused: bool, subscription: str | None
+) -> None:
+    """Count an operation that ended (by type, name and outcome), time it if it
+    is a query or a mutation, and note it for the request's log line.
+    ``refused``: it raised before executing (a persisted query or admission
+    refusal), which leaves no errors in ``context``."""
+    try:
+        operation_type = context.operation_type.value
+    except RuntimeError:  # the document did not parse
+        operation_type = "unknown"
+    result = context.result
+    failed = (
+        refused or bool(context.pre_execution_errors) or bool(result is not None and result.errors)
+    )
+    name = metrics.operation_label(context.operation_name)
+    metrics.GRAPHQL_OPERATIONS.labels(
+        operation_type=operation_type,
+        operation_name=name,
+        outcome="error" if failed else "ok",
+    ).inc()
+    if operation_type in ("query", "mutation"):
+        metrics.GRAPHQL_OPERATION_DURATION.labels(
+            operation_type=operation_type, operation_name=name
+        ).observe(elapsed)
+    note_operation(operation_type, context.operation_name)
+    if subscription is not None:
+        metrics.ACTIVE_SUBSCRIPTIONS.labels(field=subscription).dec()
 
 
 def tracing_extension() -> Callable[[], SchemaExtension]:

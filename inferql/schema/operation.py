@@ -1,0 +1,128 @@
+"""The schema's one extension: each stage of an operation, in one place.
+
+Strawberry builds a context manager for every hook of every extension, for
+every operation. With an extension per concern (metrics, the token limit, the
+validation rules, the parse and validation caches, admission, persisted
+queries: eleven hooks) that machinery alone was a quarter of the CPU of a
+``classify`` served without the model (``python -m benchmarks.serving``). So
+each concern is a plain function or object of its own module, and this
+extension calls them in order, with one hook per stage:
+
+- operation: resolve a persisted query (``inferql.persisted``); count and time
+  the operation when it ends (``inferql.schema.extensions``);
+- parse: the cached, token-limited parse (``inferql.schema.documents``);
+- validate: the cached validation, then the allow-list;
+- execute: count a subscription, admit the operation (``inferql.security``:
+  scopes, queue depth, rate limit) so that a refused one never runs, and store
+  an automatic persisted query that validated.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any, cast
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from inferql.errors import OperationNotAllowedError
+from inferql.persisted import Resolved
+from inferql.schema.extensions import record_operation, subscription_started
+
+if TYPE_CHECKING:
+    from inferql.schema import InferqlSchema
+
+NOT_ALLOWED = "This operation is not on the allow-list of registered operations."
+
+
+class OperationExtension(SchemaExtension):
+    def __init__(self) -> None:
+        super().__init__()
+        self._resolved = Resolved(None)
+        self._refused = False
+        self._subscription: str | None = None
+
+    @property
+    def _schema(self) -> InferqlSchema:
+        return cast("InferqlSchema", self.execution_context.schema)
+
+    async def on_operation(self) -> AsyncIterator[None]:
+        context = self.execution_context
+        started = time.perf_counter()
+        try:
+            persisted = self._schema.persisted
+            if persisted is not None and context.operation_extensions:
+                # A refusal raised here becomes the operation's error (strawberry).
+                self._resolved = await persisted.resolve(
+                    context.query, context.operation_extensions
+                )
+                context.query = self._resolved.document
+            else:
+                self._resolved = Resolved(context.query)
+            yield
+        except BaseException:
+            self._refused = context.result is None and not context.pre_execution_errors
+            raise
+        finally:
+            record_operation(
+                context,
+                time.perf_counter() - started,
+                refused=self._refused,
+                subscription=self._subscription,
+            )
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        documents = self._schema.documents
+        # Should the cached parse fail, strawberry parses again and reports the
+        # error; with the same token limit.
+        context.parse_options["max_tokens"] = documents.max_tokens
+        if context.query is not None and context.graphql_document is None:
+            try:
+                context.graphql_document = documents.parse(context.query)
+            except GraphQLError:
+                pass
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        schema = self._schema
+        query, document = context.query, context.graphql_document
+        if document is not None and context.pre_execution_errors is None:
+            # Strawberry validates only if no hook has set the errors (a list).
+            errors = (
+                schema.documents.validate(query)
+                if query is not None
+                else schema.documents.validate_document(document)
+            )
+            if query is not None and schema.persisted and not schema.persisted.permits(query):
+                # The allow-list's refusal replaces validation's errors, so that
+                # a document that is not allowed learns nothing about the schema.
+                refused = OperationNotAllowedError(NOT_ALLOWED)
+                errors = [GraphQLError(refused.message, original_error=refused)]
+            context.pre_execution_errors = list(errors)
+        yield
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        context = self.execution_context
+        schema = self._schema
+        self._subscription = subscription_started(context)
+        request = context.context
+        if request is not None:  # None only for in-process calls without a request
+            assert context.graphql_document is not None
+            plan = schema.shapes.plan(
+                context.query, context.graphql_document, context.operation_name, context.variables
+            )
+            await request.services.guard.admit(request.security, plan)
+        if schema.persisted is not None:
+            # Reached only by a document that validated: now it is worth storing.
+            await schema.persisted.remember(self._resolved)
+        yield
+
+    def get_results(self) -> dict[str, Any]:
+        request = self.execution_context.context
+        security = getattr(request, "security", None)
+        if security is not None and security.replayed:
+            return {"idempotency": {"replayed": True}}
+        return {}
