@@ -154,7 +154,7 @@ async def test_open_websockets_and_subscriptions_are_counted(
 async def test_a_request_id_is_returned_and_follows_its_job_into_the_worker(
     client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG)
     response = await client.post(
         "/graphql",
         json={
@@ -186,6 +186,22 @@ async def test_a_request_id_is_returned_and_follows_its_job_into_the_worker(
     ]
     assert len(access) == 1
     assert (access[0].status_code, access[0].operation_name) == (200, "Submit")  # type: ignore[attr-defined]
+
+
+async def test_at_info_a_job_logs_one_line_its_end(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    query = "query Quick($t: String!) { classify(text: $t) { label } }"
+    await gql(client, query, t=unique("one line is enough"))
+    failed = await gql(client, query, t="")
+
+    assert failed["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    jobs = [r for r in caplog.records if r.name == "inferql.jobs"]
+    assert [(r.levelno, r.job_event) for r in jobs] == [(logging.INFO, "SUCCEEDED")]  # type: ignore[attr-defined]
+    assert jobs[0].duration_ms > 0  # type: ignore[attr-defined]
+    access = [r for r in caplog.records if r.name == "inferql.access"]
+    assert [r.operation_name for r in access] == ["Quick", "Quick"]  # type: ignore[attr-defined]
 
 
 async def test_an_unusable_request_id_is_replaced(client: httpx.AsyncClient) -> None:

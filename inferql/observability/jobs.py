@@ -27,6 +27,18 @@ logger = logging.getLogger("inferql.jobs")
 
 _batch_ids = itertools.count(1)
 
+# A job's way to its end is on the event stream and in the metrics; at INFO the
+# log has one line per job, its end (with its duration), beside each request's
+# access line. Every transition is logged at DEBUG; a failure is a WARNING.
+_LOG_LEVELS = {
+    JobEventType.QUEUED: logging.DEBUG,
+    JobEventType.STARTED: logging.DEBUG,
+    JobEventType.PROGRESS: logging.DEBUG,
+    JobEventType.SUCCEEDED: logging.INFO,
+    JobEventType.CANCELED: logging.INFO,
+    JobEventType.FAILED: logging.WARNING,
+}
+
 
 class JobTelemetry:
     def __init__(self, settings: Settings) -> None:
@@ -59,27 +71,31 @@ class JobTelemetry:
     # -- wherever an event is published -------------------------------------------
 
     def event(self, event: JobEvent) -> None:
-        """A job changed: one log line, and the job's metrics and span."""
+        """A job changed: a log line (see ``_LOG_LEVELS``), and the job's metrics
+        and span."""
         job = event.job
         duration = _duration(job) if event.type.terminal else None
-        logger.info(
-            "job %s %s",
-            job.id,
-            event.type.value,
-            extra={
-                "job_id": job.id,
-                "job_event": event.type.value,
-                "model": str(job.model),
-                "owner": job.owner,
-                "texts": job.total,
-                "done": job.done,
-                "batch_texts": event.batch.texts if event.batch else None,
-                "duration_ms": None if duration is None else round(duration * 1000, 3),
-                "error_code": job.error.code if job.error else None,
-                # The request that submitted the job, wherever this line is logged.
-                "request_id": job.request_id,
-            },
-        )
+        level = _LOG_LEVELS[event.type]
+        if logger.isEnabledFor(level):
+            logger.log(
+                level,
+                "job %s %s",
+                job.id,
+                event.type.value,
+                extra={
+                    "job_id": job.id,
+                    "job_event": event.type.value,
+                    "model": str(job.model),
+                    "owner": job.owner,
+                    "texts": job.total,
+                    "done": job.done,
+                    "batch_texts": event.batch.texts if event.batch else None,
+                    "duration_ms": None if duration is None else round(duration * 1000, 3),
+                    "error_code": job.error.code if job.error else None,
+                    # The request that submitted the job, wherever this line is logged.
+                    "request_id": job.request_id,
+                },
+            )
         if event.type is JobEventType.STARTED:
             self._tracer.start_job(job)
         if event.type.terminal:

@@ -8,10 +8,16 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import httpx
+import pytest
 
+from inferql.inference import ModelRef
+from inferql.jobs.model import Job, JobError, JobEvent, JobEventType, JobStatus
+from inferql.observability.jobs import JobTelemetry
 from inferql.observability.logging import HumanFormatter, json_formatter, request_id_from
+from inferql.settings import Settings
 from tests.support import free_port
 
 
@@ -101,3 +107,28 @@ def test_serve_with_json_logs_writes_only_json_lines() -> None:
     assert requests[0]["operation_name"] == "Names"
     assert any(line["logger"].startswith("uvicorn") for line in lines)  # uvicorn's own lines too
     assert not [line for line in lines if "color_message" in line]  # no terminal colours
+
+
+def test_a_job_logs_its_end_at_info_a_failure_as_a_warning_and_its_steps_at_debug(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    telemetry = JobTelemetry(Settings.model_validate({}))
+    job = Job(id="01ABC", model=ModelRef("sentiment", "1"), texts=("a",))
+    caplog.set_level(logging.DEBUG, logger="inferql.jobs")
+    for kind, status, error in [
+        (JobEventType.QUEUED, JobStatus.QUEUED, None),
+        (JobEventType.STARTED, JobStatus.RUNNING, None),
+        (JobEventType.SUCCEEDED, JobStatus.SUCCEEDED, None),
+        (JobEventType.FAILED, JobStatus.FAILED, JobError("INTERNAL", "boom")),
+        (JobEventType.CANCELED, JobStatus.CANCELED, None),
+    ]:
+        telemetry.event(JobEvent(kind, replace(job, status=status, error=error)))
+
+    assert [(r.job_event, r.levelno) for r in caplog.records] == [  # type: ignore[attr-defined]
+        ("QUEUED", logging.DEBUG),
+        ("STARTED", logging.DEBUG),
+        ("SUCCEEDED", logging.INFO),
+        ("FAILED", logging.WARNING),
+        ("CANCELED", logging.INFO),
+    ]
+    assert caplog.records[3].error_code == "INTERNAL"  # type: ignore[attr-defined]
