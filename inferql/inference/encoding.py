@@ -8,7 +8,9 @@ encoder (and a worker that runs it) never loads torch.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -126,6 +128,28 @@ class MiniLMTokens:
         """What ``encode`` returns for no texts."""
         empty = np.zeros((0, self._dimension), dtype=np.float32)
         return Encoded(empty, [], empty)
+
+
+class RunningCalls:
+    """Counts an encoder's calls in flight, so that each can tell whether it
+    started alone: a call alone may use every core, calls side by side one share
+    each (a worker runs several at once)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+
+    @contextmanager
+    def call(self) -> Iterator[bool]:
+        """Around one call; yields whether no other call was running."""
+        with self._lock:
+            alone = self._running == 0
+            self._running += 1
+        try:
+            yield alone
+        finally:
+            with self._lock:
+                self._running -= 1
 
 
 def minilm_model_dir() -> Path:

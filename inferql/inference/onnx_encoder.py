@@ -10,7 +10,6 @@ never torch.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +21,7 @@ from tokenizers import Tokenizer
 from inferql.inference.encoding import (
     Encoded,
     MiniLMTokens,
+    RunningCalls,
     hidden_size,
     load_tokenizer,
     max_seq_length,
@@ -55,8 +55,7 @@ class OnnxMiniLMEncoder(MiniLMTokens):
         super().__init__(tokenizer, max_tokens=max_tokens, dimension=dimension)
         self._session = session
         self._lone_session = lone_session
-        self._lock = threading.Lock()
-        self._running = 0
+        self._calls = RunningCalls()
 
     @classmethod
     def load(
@@ -98,14 +97,8 @@ class OnnxMiniLMEncoder(MiniLMTokens):
         if self._lone_session is None:
             yield self._session
             return
-        with self._lock:
-            alone = self._running == 0
-            self._running += 1
-        try:
+        with self._calls.call() as alone:
             yield self._lone_session if alone else self._session
-        finally:
-            with self._lock:
-                self._running -= 1
 
     def encode(self, texts: Sequence[str]) -> Encoded:
         """One session run over all of ``texts``; pooling in numpy."""

@@ -38,8 +38,7 @@ def minilm_factory(
     """The default factory: all-MiniLM-L6-v2 on ``runtime`` with ``threads`` per call.
     ``onnx``: :meth:`OnnxMiniLMEncoder.load` (its export cached in ``cache_dir``; a
     call that runs alone gets ``lone_threads``); ``torch``: :meth:`MiniLMEncoder.load`
-    (one thread count for every call: torch's is per process). Only the chosen
-    runtime is imported."""
+    (the same). Only the chosen runtime is imported."""
 
     def make() -> TextEncoder:
         if runtime == "onnx":
@@ -50,7 +49,7 @@ def minilm_factory(
             )
         from inferql.inference.encoder import MiniLMEncoder
 
-        return MiniLMEncoder.load(threads=threads)
+        return MiniLMEncoder.load(threads=threads, lone_threads=lone_threads)
 
     return make
 

@@ -3,8 +3,14 @@ truncation."""
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
+
 import numpy as np
 import pytest
+import torch
 
 from inferql.inference.encoder import MiniLMEncoder
 from inferql.inference.onnx_encoder import OnnxMiniLMEncoder
@@ -83,3 +89,52 @@ def test_text_exactly_at_the_window_is_not_truncated(any_encoder: AnyEncoder) ->
     assert any_encoder.count_tokens([text]) == [any_encoder.max_tokens]
     assert any_encoder.encode([text]).truncated == [False]
     assert any_encoder.encode([text + "word"]).truncated == [True]
+
+
+class _RecordingModel:
+    """Calls the real model, noting the torch threads of each call; holds each
+    call until ``hold`` is set."""
+
+    def __init__(self, model: Any, log: list[int], hold: threading.Event) -> None:
+        self._model, self._log, self._hold = model, log, hold
+
+    def __call__(self, **inputs: Any) -> Any:
+        self._log.append(torch.get_num_threads())
+        self._hold.wait(10)
+        return self._model(**inputs)
+
+
+def test_a_torch_call_alone_gets_the_lone_threads_and_calls_side_by_side_one_share(
+    encoder: MiniLMEncoder,
+) -> None:
+    log: list[int] = []
+    hold = threading.Event()
+    recording = MiniLMEncoder(
+        encoder._tokenizer,
+        cast(torch.nn.Module, _RecordingModel(encoder._model, log, hold)),
+        max_tokens=encoder.max_tokens,
+        dimension=encoder.dimension,
+        threads=1,
+        lone_threads=2,
+    )
+    before = torch.get_num_threads()
+    try:
+        hold.set()
+        alone = recording.encode(SHORT)
+        assert log == [2]
+
+        hold.clear()  # the next call stays in the model until released
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(recording.encode, SHORT)
+            while len(log) < 2:
+                time.sleep(0.01)
+            second = pool.submit(recording.encode, SHORT)  # while the first runs
+            while len(log) < 3:
+                time.sleep(0.01)
+            hold.set()
+            results = [first.result(10), second.result(10)]
+    finally:
+        torch.set_num_threads(before)
+    assert log == [2, 2, 1]
+    for result in results:  # the thread count does not change the embeddings
+        np.testing.assert_allclose(result.vectors, alone.vectors, atol=1e-5)
