@@ -34,6 +34,7 @@ from inferql.errors import (
 from inferql.settings import Settings
 
 APQ_VERSION = 1
+NOT_ALLOWED_MESSAGE = "This operation is not on the allow-list of registered operations."
 
 
 def sha256_hex(document: str) -> str:
@@ -133,9 +134,7 @@ class PersistedQueries:
         if self.allow_list is not None:
             document = self.allow_list.document(sha)
             if document is None:
-                raise OperationNotAllowedError(
-                    "This operation is not on the allow-list of registered operations."
-                )
+                raise OperationNotAllowedError(NOT_ALLOWED_MESSAGE)
             return Resolved(document)
         if not self._apq:
             raise PersistedQueryNotSupportedError("PersistedQueryNotSupported")

@@ -111,16 +111,15 @@ class MiniLMEncoder(MiniLMTokens):
         )
 
     @contextmanager
-    def _threads_for_call(self) -> Iterator[int]:
-        """Set this thread's torch threads for one call: ``lone_threads`` when no
-        other call runs, else ``threads``; yields the count."""
+    def _threads_for_call(self) -> Iterator[None]:
+        """Around one call: this thread's torch threads set to ``lone_threads``
+        when no other call runs, else to ``threads``."""
         if self._lone_threads is None or self._threads is None:
-            yield torch.get_num_threads()
+            yield
             return
         with self._calls.call() as alone:
-            threads = self._lone_threads if alone else self._threads
-            torch.set_num_threads(threads)
-            yield threads
+            torch.set_num_threads(self._lone_threads if alone else self._threads)
+            yield
 
     def encode(self, texts: Sequence[str]) -> Encoded:
         """One forward pass over all of ``texts``; see the module docstring."""
