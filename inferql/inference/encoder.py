@@ -64,9 +64,12 @@ class MiniLMEncoder(MiniLMTokens):
     ) -> None:
         super().__init__(tokenizer, max_tokens=max_tokens, dimension=dimension)
         self._model = model
-        self._threads = threads
-        use_lone = threads is not None and lone_threads is not None and lone_threads > threads
-        self._lone_threads = lone_threads if use_lone else None
+        # (alone, side by side), when a lone call gets more threads than the others.
+        self._thread_counts = (
+            (lone_threads, threads)
+            if threads is not None and lone_threads is not None and lone_threads > threads
+            else None
+        )
         self._calls = RunningCalls()
 
     @classmethod
@@ -114,11 +117,12 @@ class MiniLMEncoder(MiniLMTokens):
     def _threads_for_call(self) -> Iterator[None]:
         """Around one call: this thread's torch threads set to ``lone_threads``
         when no other call runs, else to ``threads``."""
-        if self._lone_threads is None or self._threads is None:
+        if self._thread_counts is None:
             yield
             return
+        lone, shared = self._thread_counts
         with self._calls.call() as alone:
-            torch.set_num_threads(self._lone_threads if alone else self._threads)
+            torch.set_num_threads(lone if alone else shared)
             yield
 
     def encode(self, texts: Sequence[str]) -> Encoded:

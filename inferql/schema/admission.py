@@ -56,19 +56,17 @@ class OperationShapes:
         self._parse = parse
         self._cached = lru_cache(maxsize=maxsize)(self._shape_of_text)
 
-    def plan(
-        self,
-        query: str | None,
-        document: DocumentNode,
-        operation_name: str | None,
-        variables: dict[str, Any] | None,
-    ) -> OperationPlan:
-        """What the operation of ``document`` (parsed from ``query``) asks for."""
-        shape = (
-            self._cached(query, operation_name)
-            if query is not None
-            else shape_of(self._schema, document, operation_name)
-        )
+    def shape(
+        self, query: str | None, document: DocumentNode, operation_name: str | None
+    ) -> OperationShape | None:
+        """The shape of the operation of ``document`` (parsed from ``query``) that
+        ``operation_name`` names; None if there is none."""
+        if query is None:
+            return shape_of(self._schema, document, operation_name)
+        return self._cached(query, operation_name)
+
+    def plan(self, shape: OperationShape | None, variables: dict[str, Any] | None) -> OperationPlan:
+        """What an operation of this shape asks for with these variables."""
         if shape is None:
             return NOTHING
         if not shape.text_fields:

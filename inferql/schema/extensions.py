@@ -5,10 +5,9 @@ operation and of each resolver."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from graphql import FieldNode, OperationDefinitionNode
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
@@ -20,12 +19,12 @@ from inferql.observability.logging import note_operation
 _PRIVATE_ARGUMENTS = frozenset({"text", "texts", "input"})
 
 
-def subscription_started(context: ExecutionContext) -> str | None:
-    """Count a subscription that starts executing; its root field, or None for a
-    query or a mutation."""
+def subscription_started(context: ExecutionContext, root_fields: Sequence[str]) -> str | None:
+    """Count a subscription that starts executing; its root field (a subscription
+    selects exactly one), or None for a query or a mutation."""
     if context.operation_type is not OperationType.SUBSCRIPTION:
         return None
-    field = _root_field(context.graphql_document, context.operation_name)
+    field = root_fields[0] if root_fields else "unknown"
     metrics.ACTIVE_SUBSCRIPTIONS.labels(field=field).inc()
     return field
 
@@ -69,18 +68,3 @@ def tracing_extension() -> Callable[[], SchemaExtension]:
         return {key: value for key, value in args.items() if key not in _PRIVATE_ARGUMENTS}
 
     return lambda: OpenTelemetryExtension(arg_filter=without_texts)
-
-
-def _root_field(document: Any, operation_name: str | None) -> str:
-    """The root field a subscription selects (a subscription selects exactly one)."""
-    for definition in getattr(document, "definitions", ()):
-        if not isinstance(definition, OperationDefinitionNode):
-            continue
-        if operation_name is not None and (
-            definition.name is None or definition.name.value != operation_name
-        ):
-            continue
-        for selection in definition.selection_set.selections:
-            if isinstance(selection, FieldNode):
-                return selection.name.value
-    return "unknown"

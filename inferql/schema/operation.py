@@ -106,13 +106,12 @@ class OperationExtension(SchemaExtension):
     async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context
         schema = self._schema
-        self._subscription = subscription_started(context)
+        assert context.graphql_document is not None
+        shape = schema.shapes.shape(context.query, context.graphql_document, context.operation_name)
+        self._subscription = subscription_started(context, shape.root_fields if shape else ())
         request = context.context
         if request is not None:  # None only for in-process calls without a request
-            assert context.graphql_document is not None
-            plan = schema.shapes.plan(
-                context.query, context.graphql_document, context.operation_name, context.variables
-            )
+            plan = schema.shapes.plan(shape, context.variables)
             await request.services.guard.admit(request.security, plan)
         if schema.persisted is not None:
             # Reached only by a document that validated: now it is worth storing.

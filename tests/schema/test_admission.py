@@ -22,8 +22,8 @@ def schema() -> InferqlSchema:
 def plan(
     schema: InferqlSchema, query: str, operation: str | None = None, **variables: Any
 ) -> OperationPlan:
-    document = schema.documents.parse(query)
-    return schema.shapes.plan(query, document, operation, variables)
+    shape = schema.shapes.shape(query, schema.documents.parse(query), operation)
+    return schema.shapes.plan(shape, variables)
 
 
 @pytest.mark.parametrize(
