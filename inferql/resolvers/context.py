@@ -1,8 +1,14 @@
-"""The per-request context every resolver receives."""
+"""The per-request context every resolver receives.
+
+Nothing a context holds refers back to it: when its request ends, reference
+counting frees it and all it holds (the request, the response, the loader), with
+no cycle left for the garbage collector to find.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -44,37 +50,44 @@ class Context:
     security: RequestSecurity = field(default_factory=RequestSecurity)
     # The websocket's connection_init payload (strawberry sets it).
     connection_params: dict[str, object] | None = None
-    classify_loader: DataLoader[ClassifyKey, Prediction] = field(init=False)
+    _classify_loader: DataLoader[ClassifyKey, Prediction] | None = field(default=None, init=False)
 
     @property
     def caller(self) -> Caller:
         return self.security.caller
 
-    def __post_init__(self) -> None:
-        self.classify_loader = DataLoader(
-            load_fn=self._classify_many,
-            max_batch_size=self.services.settings.max_texts_per_job,
-        )
+    @property
+    def classify_loader(self) -> DataLoader[ClassifyKey, Prediction]:
+        """Collects the ``classify`` fields of this operation into jobs; made on first use."""
+        if self._classify_loader is None:
+            self._classify_loader = DataLoader(
+                load_fn=functools.partial(_classify_many, self.services.jobs, self.security),
+                max_batch_size=self.services.settings.max_texts_per_job,
+            )
+        return self._classify_loader
 
-    async def _classify_many(self, keys: list[ClassifyKey]) -> list[Prediction | BaseException]:
-        """Every ``classify`` of one operation arrives here together: one job per model."""
-        by_model: defaultdict[ModelRef, list[int]] = defaultdict(list)
-        for index, (ref, _) in enumerate(keys):
-            by_model[ref].append(index)
-        results: dict[int, Prediction | BaseException] = {}
 
-        async def classify(ref: ModelRef, indexes: list[int]) -> None:
-            try:
-                predictions = await self.services.jobs.classify_resolved(
-                    ref, [keys[i][1] for i in indexes], caller=self.caller
-                )
-            except InferqlError as error:
-                results.update((i, error) for i in indexes)
-            else:
-                results.update(zip(indexes, predictions, strict=True))
+async def _classify_many(
+    jobs: JobService, security: RequestSecurity, keys: list[ClassifyKey]
+) -> list[Prediction | BaseException]:
+    """Every ``classify`` of one operation arrives here together: one job per model."""
+    by_model: defaultdict[ModelRef, list[int]] = defaultdict(list)
+    for index, (ref, _) in enumerate(keys):
+        by_model[ref].append(index)
+    results: dict[int, Prediction | BaseException] = {}
 
-        await asyncio.gather(*(classify(ref, indexes) for ref, indexes in by_model.items()))
-        return [results[i] for i in range(len(keys))]
+    async def classify(ref: ModelRef, indexes: list[int]) -> None:
+        try:
+            predictions = await jobs.classify_resolved(
+                ref, [keys[i][1] for i in indexes], caller=security.caller
+            )
+        except InferqlError as error:
+            results.update((i, error) for i in indexes)
+        else:
+            results.update(zip(indexes, predictions, strict=True))
+
+    await asyncio.gather(*(classify(ref, indexes) for ref, indexes in by_model.items()))
+    return [results[i] for i in range(len(keys))]
 
 
 Info = strawberry.Info[Context, None]

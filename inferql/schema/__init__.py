@@ -20,6 +20,7 @@ from inferql.resolvers.subscription import Subscription
 from inferql.schema.admission import OperationShapes
 from inferql.schema.documents import Documents
 from inferql.schema.errors import apply_error_code
+from inferql.schema.execution import ExecutionContext as OperationExecutor
 from inferql.schema.extensions import tracing_extension
 from inferql.schema.limits import strip_suggestions, validation_rules
 from inferql.schema.operation import OperationExtension
@@ -73,6 +74,7 @@ def build_schema(
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
+        execution_context_class=OperationExecutor,
         config=StrawberryConfig(disable_field_suggestions=not settings.field_suggestions),
     )
 
