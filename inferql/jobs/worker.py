@@ -17,9 +17,12 @@ and with ``model_threads`` threads (by default one call per core with one
 thread each: on CPUs, calls side by side get more from the cores than one call
 split across them, and a call slowed by the event loop stalls no other).
 Texts are sorted by length before the call so that a batch pads as little as
-possible. A batch's results are written and announced while the next batch is
-already with the model, in the order the batches started: a job's texts and
-events never overtake each other.
+possible. A batch's results are written and announced as soon as its call
+returns, while other batches are with the model; only a job split across
+batches waits for its earlier batches, so that its texts and events never
+overtake each other. Jobs that share no batch do not wait on one another: a
+small batch that returns first is delivered first, and its clients send their
+next requests while the longer call still runs.
 """
 
 from __future__ import annotations
@@ -70,9 +73,10 @@ class Worker:
         self._in_flight = 0
         self._stopping = asyncio.Event()
         self._telemetry = JobTelemetry(settings)
-        # The last batch started: its model call, then its results written after
-        # those of the batches before it (so awaiting it awaits them all).
-        self._delivering: asyncio.Task[None] | None = None
+        # Every batch in flight: its model call, then its results written. A job
+        # split across batches names the last of them, which its next one awaits.
+        self._delivering: set[asyncio.Task[None]] = set()
+        self._last_batch_of: dict[str, asyncio.Task[None]] = {}
 
     def stop(self) -> None:
         """Ask the worker to finish the jobs it has taken and return from ``run``."""
@@ -98,8 +102,8 @@ class Worker:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, _MAX_BACKOFF_S)
         finally:
-            if self._delivering is not None:
-                self._delivering.cancel()
+            for task in self._delivering:
+                task.cancel()
             self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def _step(self) -> bool:
@@ -108,7 +112,7 @@ class Worker:
         await self._free_calls.acquire()
         launched = False
         try:
-            if self._delivering is not None and self._delivering.done():
+            if any(_failed(task) for task in self._delivering):
                 await self._settle()  # raises what went wrong in it
             if self._batcher.pending_texts == 0 and self._stopping.is_set():
                 await self._settle()
@@ -145,10 +149,11 @@ class Worker:
 
     def _launch(self, batch: Sequence[Slice]) -> None:
         """Run ``batch`` on the model call this worker holds for it, then write its
-        results once those of every earlier batch are written: batches may finish
-        out of order, their deliveries may not (a job's texts and events keep
-        their order). The call is free again as soon as the model returns."""
-        previous = self._delivering
+        results once the earlier batches of its jobs are written: batches may
+        finish out of order, a job's deliveries may not (its texts and events
+        keep their order). The call is free again as soon as the model returns."""
+        job_ids = {piece.item.job.id for piece in batch}
+        earlier = {self._last_batch_of[i] for i in job_ids if i in self._last_batch_of}
         self._in_flight += 1
 
         async def run() -> None:
@@ -157,12 +162,24 @@ class Worker:
             finally:
                 self._in_flight -= 1
                 self._free_calls.release()
-            if previous is not None:
-                await previous
+            for task in earlier:
+                await task
             for deliver in deliveries:
                 await deliver()
 
-        self._delivering = asyncio.create_task(run(), name="inferql-batch")
+        task = asyncio.create_task(run(), name="inferql-batch")
+        self._delivering.add(task)
+        for job_id in job_ids:
+            self._last_batch_of[job_id] = task
+
+        def written(task: asyncio.Task[None]) -> None:
+            for job_id in job_ids:
+                if self._last_batch_of.get(job_id) is task:
+                    del self._last_batch_of[job_id]
+            if not _failed(task):
+                self._delivering.discard(task)  # a failed one stays for _settle to raise
+
+        task.add_done_callback(written)
 
     async def _hand_back(self) -> None:
         """Return every taken job to the queue (best effort: one whose hand-back
@@ -279,9 +296,12 @@ class Worker:
 
     async def _settle(self) -> None:
         """Wait for the deliveries in flight; raise the error of one that failed."""
-        task, self._delivering = self._delivering, None
-        if task is not None:
-            await task
+        tasks, self._delivering = self._delivering, set()
+        self._last_batch_of.clear()
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                raise outcome
 
     async def _predict(self, ref: ModelRef, texts: list[str]) -> list[Prediction]:
         """One model call for ``texts``, sorted by length, answered in input order."""
@@ -346,6 +366,10 @@ class Worker:
     async def _publish(self, event: JobEvent) -> None:
         await self._backend.events.publish(event)
         self._telemetry.event(event)
+
+
+def _failed(task: asyncio.Task[None]) -> bool:
+    return task.done() and not task.cancelled() and task.exception() is not None
 
 
 def _jobs_of(pieces: Iterable[Slice]) -> list[Job]:

@@ -260,6 +260,23 @@ async def test_batches_that_finish_out_of_order_are_written_in_order(
     assert final is not None and [p.label for p in final] == texts
 
 
+async def test_a_job_in_a_fast_batch_is_not_held_behind_another_jobs_slow_one(
+    harness: HarnessFactory,
+) -> None:
+    # Jobs that share no batch keep no order: the fast one is answered at once.
+    h = harness(model_calls=2, delays={"slow": 0.8}, max_wait_ms=0)
+    slow = await h.service.submit(["slow"])
+    await h.until_model_called()
+    fast = await h.service.submit(["fast"])
+
+    answered = await h.service.wait(fast.id, 5)
+    still = await h.service.get(slow.id)
+
+    assert answered.status is JobStatus.SUCCEEDED
+    assert still is not None and still.status is JobStatus.RUNNING
+    assert (await h.service.wait(slow.id, 5)).status is JobStatus.SUCCEEDED
+
+
 async def test_work_that_joins_a_call_in_flight_waits_for_company(
     harness: HarnessFactory,
 ) -> None:
