@@ -58,15 +58,15 @@ class JobTelemetry:
         return self._tracer.trace_parent()
 
     def submitted(self, job: Job) -> None:
-        metrics.JOBS_SUBMITTED.labels(model=str(job.model)).inc()
+        metrics.child(metrics.JOBS_SUBMITTED, str(job.model)).inc()
 
     def cache_lookup(self, found: Sequence[object | None]) -> None:
         """Count the hits (not None) and misses of one cache lookup."""
         hits = sum(1 for item in found if item is not None)
         if hits:
-            metrics.CACHE_LOOKUPS.labels(result="hit").inc(hits)
+            metrics.child(metrics.CACHE_LOOKUPS, "hit").inc(hits)
         if len(found) > hits:
-            metrics.CACHE_LOOKUPS.labels(result="miss").inc(len(found) - hits)
+            metrics.child(metrics.CACHE_LOOKUPS, "miss").inc(len(found) - hits)
 
     # -- wherever an event is published -------------------------------------------
 
@@ -99,11 +99,10 @@ class JobTelemetry:
         if event.type is JobEventType.STARTED:
             self._tracer.start_job(job)
         if event.type.terminal:
-            metrics.JOBS_FINISHED.labels(model=str(job.model), status=job.status.value).inc()
+            model, status = str(job.model), job.status.value
+            metrics.child(metrics.JOBS_FINISHED, model, status).inc()
             if duration is not None:
-                metrics.JOB_DURATION.labels(model=str(job.model), status=job.status.value).observe(
-                    duration
-                )
+                metrics.child(metrics.JOB_DURATION, model, status).observe(duration)
             self._tracer.end_job(job.id, job.status)
 
     # -- in the worker --------------------------------------------------------------
@@ -121,9 +120,9 @@ class JobTelemetry:
             outcome = "ok"
         finally:
             elapsed = time.perf_counter() - started
-            metrics.MODEL_CALL_DURATION.labels(model=label, outcome=outcome).observe(elapsed)
-            metrics.BATCH_SIZE.labels(model=label).observe(texts)
-            metrics.BATCH_FILL.labels(model=label).observe(texts / self._max_batch_texts)
+            metrics.child(metrics.MODEL_CALL_DURATION, label, outcome).observe(elapsed)
+            metrics.child(metrics.BATCH_SIZE, label).observe(texts)
+            metrics.child(metrics.BATCH_FILL, label).observe(texts / self._max_batch_texts)
 
     def released(self, job: Job) -> None:
         """The worker let go of ``job`` (finished, failed or canceled under it)."""

@@ -10,6 +10,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.name_converter import NameConverter
 from strawberry.types import ExecutionContext
 
 from inferql.observability import metrics
@@ -50,8 +51,24 @@ class InferqlSchema(strawberry.Schema):
             if self.config.disable_field_suggestions:
                 strip_suggestions(error)
             apply_error_code(error, execution_context)
-            metrics.GRAPHQL_ERRORS.labels(code=(error.extensions or {}).get("code", "")).inc()
+            code = str((error.extensions or {}).get("code", ""))
+            metrics.child(metrics.GRAPHQL_ERRORS, code).inc()
             logger.debug("graphql error %s: %s", error.extensions, error.message)
+
+
+class KeptNames(NameConverter):
+    """Strawberry's names (snake_case to camelCase), each converted once: it
+    converts every argument's name again on every operation (~14 us each)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._names: dict[str, str] = {}
+
+    def apply_naming_config(self, name: str) -> str:
+        converted = self._names.get(name)
+        if converted is None:
+            converted = self._names[name] = super().apply_naming_config(name)
+        return converted
 
 
 def build_schema(
@@ -75,7 +92,9 @@ def build_schema(
         subscription=Subscription,
         extensions=extensions,
         execution_context_class=OperationExecutor,
-        config=StrawberryConfig(disable_field_suggestions=not settings.field_suggestions),
+        config=StrawberryConfig(
+            disable_field_suggestions=not settings.field_suggestions, name_converter=KeptNames()
+        ),
     )
 
 

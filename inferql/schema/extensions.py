@@ -25,7 +25,7 @@ def subscription_started(context: ExecutionContext, root_fields: Sequence[str]) 
     if context.operation_type is not OperationType.SUBSCRIPTION:
         return None
     field = root_fields[0] if root_fields else "unknown"
-    metrics.ACTIVE_SUBSCRIPTIONS.labels(field=field).inc()
+    metrics.child(metrics.ACTIVE_SUBSCRIPTIONS, field).inc()
     return field
 
 
@@ -45,18 +45,13 @@ def record_operation(
         refused or bool(context.pre_execution_errors) or bool(result is not None and result.errors)
     )
     name = metrics.operation_label(context.operation_name)
-    metrics.GRAPHQL_OPERATIONS.labels(
-        operation_type=operation_type,
-        operation_name=name,
-        outcome="error" if failed else "ok",
-    ).inc()
+    outcome = "error" if failed else "ok"
+    metrics.child(metrics.GRAPHQL_OPERATIONS, operation_type, name, outcome).inc()
     if operation_type in ("query", "mutation"):
-        metrics.GRAPHQL_OPERATION_DURATION.labels(
-            operation_type=operation_type, operation_name=name
-        ).observe(elapsed)
+        metrics.child(metrics.GRAPHQL_OPERATION_DURATION, operation_type, name).observe(elapsed)
     note_operation(operation_type, context.operation_name)
     if subscription is not None:
-        metrics.ACTIVE_SUBSCRIPTIONS.labels(field=subscription).dec()
+        metrics.child(metrics.ACTIVE_SUBSCRIPTIONS, subscription).dec()
 
 
 def tracing_extension() -> Callable[[], SchemaExtension]:
