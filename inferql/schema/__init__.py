@@ -21,7 +21,7 @@ from inferql.resolvers.subscription import Subscription
 from inferql.schema.admission import OperationShapes
 from inferql.schema.documents import Documents
 from inferql.schema.errors import apply_error_code
-from inferql.schema.execution import ExecutionContext as OperationExecutor
+from inferql.schema.execution import OperationExecutor
 from inferql.schema.extensions import tracing_extension
 from inferql.schema.limits import strip_suggestions, validation_rules
 from inferql.schema.operation import OperationExtension
