@@ -9,6 +9,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.name_converter import NameConverter
 from strawberry.types import ExecutionContext
@@ -24,7 +25,7 @@ from inferql.schema.errors import apply_error_code
 from inferql.schema.execution import OperationExecutor
 from inferql.schema.extensions import tracing_extension
 from inferql.schema.limits import strip_suggestions, validation_rules
-from inferql.schema.operation import OperationExtension
+from inferql.schema.operation import OperationExtension, OperationRunner
 from inferql.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -43,6 +44,13 @@ class InferqlSchema(strawberry.Schema):
             self._schema, max_tokens=settings.max_query_tokens, rules=validation_rules(settings)
         )
         self.shapes = OperationShapes(self._schema, self.documents.parse)
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        if len(extensions) == 1 and isinstance(extensions[0], OperationExtension):
+            return OperationRunner(execution_context, extensions[0])
+        return super().create_extensions_runner(execution_context, extensions)
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
