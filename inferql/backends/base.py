@@ -9,7 +9,7 @@ WebhookOutbox.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -91,6 +91,11 @@ class EventBus(Protocol):
         """Events of one job (or of every job when ``job_id`` is None) published
         after this call returns. A subscriber that falls too far behind gets
         ``OverloadedError`` from its iterator instead of unbounded buffering."""
+
+    def ending(self, job_id: str) -> AbstractAsyncContextManager[Awaitable[JobEvent]]:
+        """While entered, awaiting what it gives is the terminal event of ``job_id``
+        published after it was entered; ``UnavailableError`` if the events stop
+        first. For whoever waits only for the end: no buffer of earlier events."""
 
 
 class PredictionCache(Protocol):

@@ -11,7 +11,7 @@ import bisect
 import time
 import weakref
 from collections import Counter, OrderedDict, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -165,6 +165,9 @@ class MemoryEventBus:
 
     def subscribe(self, job_id: str | None = None) -> AbstractAsyncContextManager[EventStream]:
         return self._fanout.subscribe(job_id)
+
+    def ending(self, job_id: str) -> AbstractAsyncContextManager[Awaitable[JobEvent]]:
+        return self._fanout.ending(job_id)
 
     def close(self) -> None:
         self._fanout.end_all()

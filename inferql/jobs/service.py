@@ -26,7 +26,6 @@ from inferql.errors import (
     ErrorCode,
     InferqlError,
     NotFoundError,
-    UnavailableError,
 )
 from inferql.inference import ModelRef, Prediction
 from inferql.inference.catalog import Catalog
@@ -132,7 +131,9 @@ class JobService:
         self._telemetry.cache_lookup(cached)
         if all(p is not None for p in cached):
             return await self._create_finished(template, _merge(cached, ()))
-        return await self._enqueue(template)
+        job = self._identified(template)
+        await self._enqueue(job)
+        return job
 
     async def submit_once(
         self,
@@ -202,32 +203,38 @@ class JobService:
         misses = [text for text, p in zip(texts, found, strict=True) if p is None]
         if not misses:
             return _merge(found, ())
-        job = await self._enqueue(Job(id="", model=ref, texts=tuple(misses), owner=caller.owner))
+        job = self._identified(Job(id="", model=ref, texts=tuple(misses), owner=caller.owner))
         timeout = self._settings.sync_deadline_ms / 1000
-        try:
-            job = await self.wait(job.id, timeout)
-        except TimeoutError:
-            await self._cancel_quietly(job.id)
-            raise DeadlineExceededError(
-                f"No result within {self._settings.sync_deadline_ms:g} ms; submit a job "
-                "with `submitClassification` for long work.",
-                deadlineMs=self._settings.sync_deadline_ms,
-            ) from None
+        # Waiting from before the job exists: its end cannot come first.
+        async with self._backend.events.ending(job.id) as ended:
+            await self._enqueue(job)
+            try:
+                async with asyncio.timeout(timeout):
+                    job = (await ended).job
+            except TimeoutError:
+                await self._cancel_quietly(job.id)
+                raise DeadlineExceededError(
+                    f"No result within {self._settings.sync_deadline_ms:g} ms; submit a job "
+                    "with `submitClassification` for long work.",
+                    deadlineMs=self._settings.sync_deadline_ms,
+                ) from None
         if job.status is not JobStatus.SUCCEEDED or job.predictions is None:
             raise _job_failure(job)
         return _merge(found, job.predictions)
 
-    async def _enqueue(self, template: Job) -> Job:
-        job = replace(
+    def _identified(self, template: Job) -> Job:
+        """``template`` as a new job: its id, and the request it came from."""
+        return replace(
             template,
             id=new_job_id(),
             request_id=self._telemetry.request_id(),
             trace_parent=self._telemetry.trace_parent(),
         )
+
+    async def _enqueue(self, job: Job) -> None:
         await self._backend.submit(job)  # stores, announces QUEUED, queues
         self._telemetry.submitted(job)
         self._telemetry.event(JobEvent(JobEventType.QUEUED, job))
-        return job
 
     async def _create_finished(self, template: Job, predictions: list[Prediction]) -> Job:
         now = datetime.now(UTC)
@@ -313,12 +320,15 @@ class JobService:
 
     async def wait(self, job_id: str, timeout: float) -> Job:
         """The job once it is finished; TimeoutError after ``timeout`` seconds,
-        UnavailableError if the event stream closes first (the backend shut down)."""
-        async with asyncio.timeout(timeout):
-            async for event in self.watch(job_id):
-                if event.type.terminal:
-                    return event.job
-        raise UnavailableError(f"Job {job_id!r}'s events stopped before it finished.", id=job_id)
+        NotFoundError for an unknown job, UnavailableError if the events stop
+        first (the backend shut down)."""
+        async with asyncio.timeout(timeout), self._backend.events.ending(job_id) as ended:
+            job = await self._backend.jobs.get(job_id)  # after: no end falls between
+            if job is None:
+                raise NotFoundError(f"No job with id {job_id!r}.", id=job_id)
+            if job.status.terminal:
+                return job
+            return (await ended).job
 
     async def watch(self, job_id: str, *, caller: Caller = LOCAL_CALLER) -> AsyncIterator[JobEvent]:
         """The job's current state as an event, then every later event; ends after

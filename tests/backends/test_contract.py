@@ -164,6 +164,25 @@ async def test_an_event_not_newer_than_its_jobs_last_reaches_no_one(backend: Bac
     assert [e.job.id for e in all_seen] == [first.id, first.id, other.id]
 
 
+async def test_the_end_of_a_job_reaches_whoever_waits_for_it(backend: Backend) -> None:
+    job, other = make_job("mine"), make_job("other")
+    running = job.evolve(status=JobStatus.RUNNING)
+    succeeded = running.evolve(status=JobStatus.SUCCEEDED)
+    async with backend.events.ending(job.id) as ended, backend.events.ending(job.id) as twice:
+        await backend.events.publish(JobEvent(JobEventType.QUEUED, job))
+        await backend.events.publish(JobEvent(JobEventType.STARTED, running))
+        await backend.events.publish(JobEvent(JobEventType.SUCCEEDED, other))
+        with pytest.raises(TimeoutError):  # not yet: no end of this job so far
+            async with asyncio.timeout(0.2):
+                await asyncio.shield(ended)
+        await backend.events.publish(JobEvent(JobEventType.SUCCEEDED, succeeded))
+        async with asyncio.timeout(5):
+            event, again = await ended, await twice
+
+    assert (event.type, event.job) == (JobEventType.SUCCEEDED, succeeded)
+    assert again == event
+
+
 async def test_the_cache_returns_what_was_put_marked_cached(backend: Backend) -> None:
     await backend.cache.put_many(REF, ["good", "bad"], [prediction("pos"), prediction("neg")])
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 
 from redis.asyncio import Redis
@@ -49,6 +49,18 @@ class RedisEventBus:
 
     @asynccontextmanager
     async def subscribe(self, job_id: str | None = None) -> AsyncIterator[EventStream]:
+        await self._listening_now()
+        async with self._fanout.subscribe(job_id) as stream:
+            yield stream
+
+    @asynccontextmanager
+    async def ending(self, job_id: str) -> AsyncIterator[Awaitable[JobEvent]]:
+        await self._listening_now()
+        async with self._fanout.ending(job_id) as ended:
+            yield ended
+
+    async def _listening_now(self) -> None:
+        """Start the one subscription if need be; wait until it listens."""
         if self._listener is None:
             self._listener = asyncio.create_task(self._listen(), name="inferql-events")
         try:
@@ -56,8 +68,6 @@ class RedisEventBus:
                 await self._listening.wait()
         except TimeoutError:
             raise UnavailableError("Job events (Redis) cannot be reached; retry shortly.") from None
-        async with self._fanout.subscribe(job_id) as stream:
-            yield stream
 
     async def close(self) -> None:
         # redis-py may turn a cancellation inside a read into a connection error,
