@@ -47,10 +47,19 @@ class JobStore(Protocol):
         """Up to ``limit`` jobs, newest first, with ids below ``before`` when given,
         only those of ``owner`` when given."""
 
-    async def update(self, job_id: str, expect: frozenset[JobStatus], **changes: Any) -> Job | None:
+    async def update(
+        self,
+        job_id: str,
+        expect: frozenset[JobStatus],
+        *,
+        known: Job | None = None,
+        **changes: Any,
+    ) -> Job | None:
         """Apply ``changes`` atomically if the job's status is in ``expect``, bump its
         revision and return the new job; return None (changing nothing) if the job
-        is missing or in another status."""
+        is missing or in another status. ``known``: the caller's copy of the job as
+        an earlier call returned it, which a backend may try before reading the
+        job (applied only if the job has not changed since)."""
 
     async def counters(self) -> dict[str, int]:
         """Jobs ``submitted`` ever, and finished per status (``succeeded``, ...)."""

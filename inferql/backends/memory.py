@@ -74,8 +74,15 @@ class MemoryJobStore:
                 page.append(job)
         return page
 
-    async def update(self, job_id: str, expect: frozenset[JobStatus], **changes: Any) -> Job | None:
-        job = self._jobs.get(job_id)
+    async def update(
+        self,
+        job_id: str,
+        expect: frozenset[JobStatus],
+        *,
+        known: Job | None = None,
+        **changes: Any,
+    ) -> Job | None:
+        job = self._jobs.get(job_id)  # as cheap as trusting ``known``
         if job is None or job.status not in expect:
             return None
         new = job.evolve(**changes)

@@ -324,12 +324,13 @@ class Worker:
         """Store and announce a job's progress, or its result once complete."""
         job_id = item.job.id
         if item.done < item.job.total:
-            job = await self._backend.jobs.update(job_id, _RUNNING, done=item.done)
+            job = await self._backend.jobs.update(job_id, _RUNNING, known=item.job, done=item.done)
             event = JobEventType.PROGRESS
         else:
             job = await self._backend.jobs.update(
                 job_id,
                 _RUNNING,
+                known=item.job,
                 status=JobStatus.SUCCEEDED,
                 done=item.done,
                 predictions=tuple(item.predictions),
@@ -339,6 +340,7 @@ class Worker:
         if job is None:  # canceled while it ran: its result is discarded
             await self._finish(item)
             return
+        item.job = job
         await self._publish(JobEvent(event, job, batch))
         if event.terminal:
             await webhooks.enqueue(self._backend, job)
@@ -349,6 +351,7 @@ class Worker:
             job = await self._backend.jobs.update(
                 item.job.id,
                 _RUNNING,
+                known=item.job,
                 status=JobStatus.FAILED,
                 error=JobError(code.value, message),
                 finished_at=datetime.now(UTC),

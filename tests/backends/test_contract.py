@@ -60,6 +60,42 @@ async def test_update_applies_only_from_the_expected_status(backend: Backend) ->
     assert await backend.jobs.update(new_job_id(), frozenset(JobStatus), done=1) is None
 
 
+async def test_an_update_from_a_known_copy_applies_to_the_job_as_stored(backend: Backend) -> None:
+    # A worker passes the copy its last update returned; whatever changed the job
+    # since (another update, a cancel) wins over that copy.
+    running_only = frozenset({JobStatus.RUNNING})
+    job = make_job("a", "b")
+    await backend.jobs.create(job)
+    running = await backend.jobs.update(
+        job.id, frozenset({JobStatus.QUEUED}), status=JobStatus.RUNNING
+    )
+    assert running is not None
+
+    progressed = await backend.jobs.update(job.id, running_only, known=running, done=1)
+    assert progressed is not None and progressed.done == 1
+    assert progressed.revision == running.revision + 1
+    assert await backend.jobs.get(job.id) == progressed
+
+    # A stale copy (before the progress): the stored job is the one changed.
+    finished = await backend.jobs.update(
+        job.id, running_only, known=running, status=JobStatus.SUCCEEDED
+    )
+    assert finished is not None and finished.done == 1
+    assert finished.revision == progressed.revision + 1
+    assert await backend.jobs.get(job.id) == finished
+
+    # A copy whose status is expected, of a job since canceled: nothing changes.
+    other = make_job("c")
+    await backend.jobs.create(other)
+    taken = await backend.jobs.update(
+        other.id, frozenset({JobStatus.QUEUED}), status=JobStatus.RUNNING
+    )
+    canceled = await backend.jobs.update(other.id, running_only, status=JobStatus.CANCELED)
+    assert taken is not None and canceled is not None
+    assert await backend.jobs.update(other.id, running_only, known=taken, done=1) is None
+    assert await backend.jobs.get(other.id) == canceled
+
+
 async def test_a_finished_job_is_gone_after_its_retention(backend_named: BackendFactory) -> None:
     backend = await backend_named(job_retention_s=0.2)
     done, running = make_job("done"), make_job("running")

@@ -121,12 +121,17 @@ class RedisWorkQueue:
         self._held.discard(delivery.receipt)
 
     async def depth(self) -> int:
+        # One round trip: admission asks on every request that sends texts.
+        pipe = self._client.pipeline(transaction=False)
+        pipe.xlen(self._keys.queue)
+        pipe.xpending(self._keys.queue, WORKERS_GROUP)
         async with reaching_redis():
-            length = await self._client.xlen(self._keys.queue)
-            try:
-                pending = await self._client.xpending(self._keys.queue, WORKERS_GROUP)
-            except ResponseError:  # no group yet: nothing is pending
-                return int(length)
+            length, pending = await pipe.execute(raise_on_error=False)
+            for result in (length, pending):
+                if isinstance(result, Exception) and not _no_group(result):
+                    raise result
+        if isinstance(pending, Exception):  # no group yet: nothing is pending
+            return int(length)
         return int(length) - int(pending["pending"])
 
     async def workers_alive(self) -> int:
@@ -209,3 +214,8 @@ class RedisWorkQueue:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._heartbeat_s):
                     await self._closing.wait()
+
+
+def _no_group(error: Exception) -> bool:
+    """Whether ``error`` is Redis saying the stream has no consumer group (yet)."""
+    return isinstance(error, ResponseError) and str(error).startswith("NOGROUP")
