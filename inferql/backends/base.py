@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from inferql.inference import ModelRef, Prediction
-from inferql.jobs.model import Job, JobEvent, JobStatus
+from inferql.jobs.model import Batch, Job, JobEvent, JobEventType, JobStatus
 from inferql.security.apikeys import ApiKey
 
 
@@ -261,6 +261,20 @@ class Backend(Protocol):
     async def submit(self, job: Job) -> None:
         """Store a new QUEUED job, announce it (a QUEUED event) and put it on the work
         queue, as one step where the backend can make it one."""
+
+    async def advance(
+        self,
+        job_id: str,
+        expect: frozenset[JobStatus],
+        event: JobEventType,
+        *,
+        known: Job | None = None,
+        batch: Batch | None = None,
+        **changes: Any,
+    ) -> JobEvent | None:
+        """``jobs.update`` and, if it applied, announce the new job with an ``event``
+        event (of ``batch``), as one step where the backend can make it one: the
+        event published, or None when the update did not apply."""
 
     async def ping(self) -> None:
         """Return if the backend answers; raise ``UnavailableError`` otherwise."""

@@ -30,7 +30,7 @@ from inferql.backends.fanout import Fanout
 from inferql.backends.keyfile import FileKeyStore, MemoryKeyStore
 from inferql.backends.ratelimit import LimitsRateLimitStore
 from inferql.inference import ModelRef, Prediction
-from inferql.jobs.model import Job, JobEvent, JobEventType, JobStatus
+from inferql.jobs.model import Batch, Job, JobEvent, JobEventType, JobStatus
 from inferql.settings import Settings
 
 
@@ -333,6 +333,23 @@ class MemoryBackend:
         # Announce before queueing, so QUEUED is out before any worker's STARTED.
         await self.events.publish(JobEvent(JobEventType.QUEUED, job))
         await self.queue.put(job.id)
+
+    async def advance(
+        self,
+        job_id: str,
+        expect: frozenset[JobStatus],
+        event: JobEventType,
+        *,
+        known: Job | None = None,
+        batch: Batch | None = None,
+        **changes: Any,
+    ) -> JobEvent | None:
+        job = await self.jobs.update(job_id, expect, known=known, **changes)
+        if job is None:
+            return None
+        announced = JobEvent(event, job, batch)
+        await self.events.publish(announced)
+        return announced
 
     async def ping(self) -> None:
         return None

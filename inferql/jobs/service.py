@@ -295,10 +295,14 @@ class JobService:
         someone else's), ConflictError for a finished one."""
         if await self.get(job_id, caller=caller) is None:
             raise NotFoundError(f"No job with id {job_id!r}.", id=job_id)
-        job = await self._backend.jobs.update(
-            job_id, _CANCELABLE, status=JobStatus.CANCELED, finished_at=datetime.now(UTC)
+        canceled = await self._backend.advance(
+            job_id,
+            _CANCELABLE,
+            JobEventType.CANCELED,
+            status=JobStatus.CANCELED,
+            finished_at=datetime.now(UTC),
         )
-        if job is None:
+        if canceled is None:
             current = await self._backend.jobs.get(job_id)
             if current is None:
                 raise NotFoundError(f"No job with id {job_id!r}.", id=job_id)
@@ -306,9 +310,9 @@ class JobService:
                 f"Job {job_id!r} has already finished ({current.status.value}).",
                 status=current.status.value,
             )
-        await self._publish(JobEvent(JobEventType.CANCELED, job))
-        await webhooks.enqueue(self._backend, job)
-        return job
+        self._telemetry.event(canceled)
+        await webhooks.enqueue(self._backend, canceled.job)
+        return canceled.job
 
     async def _cancel_quietly(self, job_id: str) -> None:
         try:

@@ -35,6 +35,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 
 from inferql.backends.base import Backend, Delivery
 from inferql.errors import ErrorCode, InferqlError, UnavailableError
@@ -203,15 +204,15 @@ class Worker:
         if delivery.attempt > self._max_deliveries:
             await self._dead_letter(delivery)
             return None
-        job = await self._backend.jobs.update(
+        started = await self._advance(
             delivery.job_id,
             frozenset({JobStatus.QUEUED}),
+            JobEventType.STARTED,
             status=JobStatus.RUNNING,
             started_at=datetime.now(UTC),
         )
-        if job is not None:
-            await self._publish(JobEvent(JobEventType.STARTED, job))
-            return job
+        if started is not None:
+            return started.job
         current = await self._backend.jobs.get(delivery.job_id)
         if current is not None and current.status is JobStatus.RUNNING:
             return current  # redelivered after its worker died: run it again
@@ -324,41 +325,42 @@ class Worker:
         """Store and announce a job's progress, or its result once complete."""
         job_id = item.job.id
         if item.done < item.job.total:
-            job = await self._backend.jobs.update(job_id, _RUNNING, known=item.job, done=item.done)
-            event = JobEventType.PROGRESS
+            event = await self._advance(
+                job_id, _RUNNING, JobEventType.PROGRESS, known=item.job, batch=batch, done=item.done
+            )
         else:
-            job = await self._backend.jobs.update(
+            event = await self._advance(
                 job_id,
                 _RUNNING,
+                JobEventType.SUCCEEDED,
                 known=item.job,
+                batch=batch,
                 status=JobStatus.SUCCEEDED,
                 done=item.done,
                 predictions=tuple(item.predictions),
                 finished_at=datetime.now(UTC),
             )
-            event = JobEventType.SUCCEEDED
-        if job is None:  # canceled while it ran: its result is discarded
+        if event is None:  # canceled while it ran: its result is discarded
             await self._finish(item)
             return
-        item.job = job
-        await self._publish(JobEvent(event, job, batch))
-        if event.terminal:
-            await webhooks.enqueue(self._backend, job)
+        item.job = event.job
+        if event.type.terminal:
+            await webhooks.enqueue(self._backend, event.job)
             await self._finish(item)
 
     async def _fail(self, items: Iterable[WorkItem], code: ErrorCode, message: str) -> None:
         for item in items:
-            job = await self._backend.jobs.update(
+            failed = await self._advance(
                 item.job.id,
                 _RUNNING,
+                JobEventType.FAILED,
                 known=item.job,
                 status=JobStatus.FAILED,
                 error=JobError(code.value, message),
                 finished_at=datetime.now(UTC),
             )
-            if job is not None:
-                await self._publish(JobEvent(JobEventType.FAILED, job))
-                await webhooks.enqueue(self._backend, job)
+            if failed is not None:
+                await webhooks.enqueue(self._backend, failed.job)
             await self._finish(item)
 
     async def _finish(self, item: WorkItem) -> None:
@@ -369,6 +371,19 @@ class Worker:
     async def _publish(self, event: JobEvent) -> None:
         await self._backend.events.publish(event)
         self._telemetry.event(event)
+
+    async def _advance(
+        self,
+        job_id: str,
+        expect: frozenset[JobStatus],
+        event: JobEventType,
+        **kwargs: Any,
+    ) -> JobEvent | None:
+        """Change a job and announce it in one step (``Backend.advance``)."""
+        announced = await self._backend.advance(job_id, expect, event, **kwargs)
+        if announced is not None:
+            self._telemetry.event(announced)
+        return announced
 
 
 def _failed(task: asyncio.Task[None]) -> bool:

@@ -12,7 +12,7 @@ import pytest
 from inferql.backends.base import Backend, IdempotencyRecord, WebhookDelivery
 from inferql.errors import OverloadedError
 from inferql.inference import LabelScore, ModelRef, Prediction
-from inferql.jobs.model import Job, JobEvent, JobEventType, JobStatus, new_job_id
+from inferql.jobs.model import Batch, Job, JobEvent, JobEventType, JobStatus, new_job_id
 from inferql.security.apikeys import generate_key, matches
 from tests.backends.conftest import BackendFactory
 
@@ -198,6 +198,43 @@ async def test_an_event_not_newer_than_its_jobs_last_reaches_no_one(backend: Bac
         (first.id, second.revision),
     ]
     assert [e.job.id for e in all_seen] == [first.id, first.id, other.id]
+
+
+async def test_advance_changes_a_job_and_announces_it_in_one_step(backend: Backend) -> None:
+    job = make_job("a")
+    await backend.jobs.create(job)
+    batch = Batch("batch-1", 1)
+    async with backend.events.subscribe(job.id) as stream:
+        started = await backend.advance(
+            job.id, frozenset({JobStatus.QUEUED}), JobEventType.STARTED, status=JobStatus.RUNNING
+        )
+        assert started is not None
+        again = await backend.advance(
+            job.id, frozenset({JobStatus.QUEUED}), JobEventType.STARTED, status=JobStatus.RUNNING
+        )
+        assert again is None  # not applied: nothing is announced either
+        finished = await backend.advance(
+            job.id,
+            frozenset({JobStatus.RUNNING}),
+            JobEventType.SUCCEEDED,
+            known=started.job,
+            batch=batch,
+            status=JobStatus.SUCCEEDED,
+            done=1,
+            predictions=(prediction("positive"),),
+        )
+        assert finished is not None
+        async with asyncio.timeout(5):
+            heard = [await anext(aiter(stream)) for _ in range(2)]
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):
+                await anext(aiter(stream))
+
+    assert heard == [started, finished]
+    assert (started.type, started.job.status) == (JobEventType.STARTED, JobStatus.RUNNING)
+    assert (finished.type, finished.batch) == (JobEventType.SUCCEEDED, batch)
+    assert await backend.jobs.get(job.id) == finished.job
+    assert (await backend.jobs.counters()).get("succeeded", 0) >= 1
 
 
 async def test_the_end_of_a_job_reaches_whoever_waits_for_it(backend: Backend) -> None:

@@ -12,6 +12,7 @@ import os
 import secrets
 import socket
 from datetime import timedelta
+from typing import Any
 
 from limits.aio.storage import RedisStorage
 
@@ -28,7 +29,7 @@ from inferql.backends.redis.security import (
     RedisWebhookOutbox,
 )
 from inferql.backends.redis.store import RedisJobStore
-from inferql.jobs.model import Job, JobEvent, JobEventType
+from inferql.jobs.model import Batch, Job, JobEvent, JobEventType, JobStatus
 from inferql.settings import Settings
 
 
@@ -78,6 +79,22 @@ class RedisBackend:
             self.queue.put_in(pipe, job.id)
             await pipe.execute()
         await self.jobs.created()
+
+    async def advance(
+        self,
+        job_id: str,
+        expect: frozenset[JobStatus],
+        event: JobEventType,
+        *,
+        known: Job | None = None,
+        batch: Batch | None = None,
+        **changes: Any,
+    ) -> JobEvent | None:
+        """The store's compare-and-set script publishes the event: one round trip,
+        and no crash between the change and its announcement."""
+        return await self.jobs.update_announcing(
+            job_id, expect, event, known=known, batch=batch, **changes
+        )
 
     async def ping(self) -> None:
         async with reaching_redis():

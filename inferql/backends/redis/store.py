@@ -5,7 +5,8 @@ compare-and-set script so that concurrent updates never interleave.
 if the stored revision is still the one it read (retrying otherwise). Given
 the copy an earlier update returned (a worker's, as it reports a job), it
 tries that copy first: one round trip instead of two while nobody else
-changed the job. Finished
+changed the job. The same script can publish the job's event once the write
+is done (``update_announcing``), so that no change goes unannounced. Finished
 jobs get a TTL (the retention setting); ids of expired jobs are pruned from the
 indexes as they are met.
 """
@@ -18,14 +19,15 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from inferql.backends.redis.codec import dump_job, load_job
+from inferql.backends.redis.codec import dump_event, dump_job, load_job
 from inferql.backends.redis.connection import reaching_redis
 from inferql.backends.redis.keys import Keys
-from inferql.jobs.model import Job, JobStatus
+from inferql.jobs.model import Batch, Job, JobEvent, JobEventType, JobStatus
 
 # KEYS: job hash, old status index, new status index, counters
 # ARGV: revision read, new json, new status, new revision, job id,
-#       ttl ms (0: none), counter to increment ("": none)
+#       ttl ms (0: none), counter to increment ("": none),
+#       event channel ("": announce nothing), event
 _CAS = """
 if redis.call('HGET', KEYS[1], 'revision') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'json', ARGV[2], 'status', ARGV[3], 'revision', ARGV[4])
@@ -35,6 +37,7 @@ if KEYS[2] ~= KEYS[3] then
 end
 if tonumber(ARGV[6]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[6]) end
 if ARGV[7] ~= '' then redis.call('HINCRBY', KEYS[4], ARGV[7], 1) end
+if ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], ARGV[9]) end
 return 1
 """
 
@@ -134,11 +137,39 @@ class RedisJobStore:
         known: Job | None = None,
         **changes: Any,
     ) -> Job | None:
+        event = await self._update(job_id, expect, known, changes, None)
+        return None if event is None else event.job
+
+    async def update_announcing(
+        self,
+        job_id: str,
+        expect: frozenset[JobStatus],
+        event: JobEventType,
+        *,
+        known: Job | None = None,
+        batch: Batch | None = None,
+        **changes: Any,
+    ) -> JobEvent | None:
+        """``update``, then publish the new job as an ``event`` event (on the events
+        channel), in the same script: never one without the other."""
+        return await self._update(job_id, expect, known, changes, (event, batch))
+
+    async def _update(
+        self,
+        job_id: str,
+        expect: frozenset[JobStatus],
+        known: Job | None,
+        changes: dict[str, Any],
+        announce: tuple[JobEventType, Batch | None] | None,
+    ) -> JobEvent | None:
+        """The applied update as an event of the new job (``announce``'s, or else a
+        PROGRESS one that is not published); None if it did not apply."""
+        kind, batch = announce if announce is not None else (JobEventType.PROGRESS, None)
         async with reaching_redis():
             if known is not None and known.id == job_id and known.status in expect:
-                new = known.evolve(**changes)
-                if await self._swap(known, new):
-                    return new
+                event = JobEvent(kind, known.evolve(**changes), batch)
+                if await self._swap(known, event, announce is not None):
+                    return event
             for _ in range(_MAX_CAS_ATTEMPTS):
                 data = await self._client.hget(self._keys.job(job_id), "json")
                 if data is None:
@@ -146,13 +177,15 @@ class RedisJobStore:
                 job = load_job(data)
                 if job.status not in expect:
                     return None
-                new = job.evolve(**changes)
-                if await self._swap(job, new):
-                    return new
+                event = JobEvent(kind, job.evolve(**changes), batch)
+                if await self._swap(job, event, announce is not None):
+                    return event
         raise RuntimeError(f"job {job_id}: {_MAX_CAS_ATTEMPTS} concurrent updates in a row")
 
-    async def _swap(self, job: Job, new: Job) -> bool:
-        """Write ``new`` if the stored job is still at ``job``'s revision."""
+    async def _swap(self, job: Job, event: JobEvent, publish: bool) -> bool:
+        """Write ``event``'s job if the stored job is still at ``job``'s revision,
+        and then, if ``publish``, publish ``event``."""
+        new = event.job
         ttl = self._retention_ms if new.status.terminal else 0
         finished = new.status.terminal and not job.status.terminal
         counter = new.status.value.lower() if finished else ""
@@ -171,6 +204,8 @@ class RedisJobStore:
                 job.id,
                 ttl,
                 counter,
+                self._keys.events if publish else "",
+                dump_event(event) if publish else "",
             ],
         )
         return bool(written)
