@@ -72,8 +72,9 @@ class WorkQueue(Protocol):
     async def take(self, limit: int, timeout: float) -> list[Delivery]:
         """Wait up to ``timeout`` seconds for work; return 0 to ``limit`` deliveries."""
 
-    async def ack(self, delivery: Delivery) -> None:
-        """Mark a delivery done: it will not be delivered again."""
+    async def ack(self, *deliveries: Delivery) -> None:
+        """Mark deliveries done: none will be delivered again (all of them in one
+        step, where the backend can make it one)."""
 
     async def release(self, delivery: Delivery) -> None:
         """Hand a delivery back unfinished: it is delivered again, to any worker."""

@@ -145,7 +145,7 @@ class MemoryWorkQueue:
             taken.append(Delivery(self._ready.popleft(), str(self._receipts)))
         return taken
 
-    async def ack(self, delivery: Delivery) -> None:
+    async def ack(self, *deliveries: Delivery) -> None:
         # Nothing is redelivered in one process: a taken job is the worker's.
         return None
 

@@ -286,14 +286,18 @@ class Worker:
         predictions: list[Prediction],
         call: Batch,
     ) -> None:
-        """Cache, store and announce one model call's results, job by job."""
+        """Cache, store and announce one model call's results, job by job; then
+        acknowledge the jobs it finished, together."""
         await self._backend.cache.put_many(ref, texts, predictions)
         offset = 0
+        finished: list[WorkItem] = []
         for piece in pieces:
             count = piece.end - piece.start
             piece.item.predictions.extend(predictions[offset : offset + count])
             offset += count
-            await self._report(piece.item, call)
+            if await self._report(piece.item, call):
+                finished.append(piece.item)
+        await self._finish(finished)
 
     async def _settle(self) -> None:
         """Wait for the deliveries in flight; raise the error of one that failed."""
@@ -321,8 +325,9 @@ class Worker:
         by_input = sorted(zip(order, results, strict=True), key=lambda pair: pair[0])
         return [prediction for _, prediction in by_input]
 
-    async def _report(self, item: WorkItem, batch: Batch) -> None:
-        """Store and announce a job's progress, or its result once complete."""
+    async def _report(self, item: WorkItem, batch: Batch) -> bool:
+        """Store and announce a job's progress, or its result once complete;
+        whether the worker is done with the job (finished, or canceled)."""
         job_id = item.job.id
         if item.done < item.job.total:
             event = await self._advance(
@@ -341,14 +346,14 @@ class Worker:
                 finished_at=datetime.now(UTC),
             )
         if event is None:  # canceled while it ran: its result is discarded
-            await self._finish(item)
-            return
+            return True
         item.job = event.job
         if event.type.terminal:
-            await webhooks.enqueue(self._backend, event.job)
-            await self._finish(item)
+            await webhooks.enqueue(self._backend, event.job)  # before the ack
+            return True
+        return False
 
-    async def _fail(self, items: Iterable[WorkItem], code: ErrorCode, message: str) -> None:
+    async def _fail(self, items: Sequence[WorkItem], code: ErrorCode, message: str) -> None:
         for item in items:
             failed = await self._advance(
                 item.job.id,
@@ -361,12 +366,17 @@ class Worker:
             )
             if failed is not None:
                 await webhooks.enqueue(self._backend, failed.job)
-            await self._finish(item)
+        await self._finish(items)
 
-    async def _finish(self, item: WorkItem) -> None:
-        self._batcher.remove(item.job.id)
-        await self._backend.queue.ack(item.delivery)
-        self._telemetry.released(item.job)
+    async def _finish(self, items: Sequence[WorkItem]) -> None:
+        """Forget jobs the worker is done with and acknowledge them (one round trip)."""
+        if not items:
+            return
+        for item in items:
+            self._batcher.remove(item.job.id)
+        await self._backend.queue.ack(*(item.delivery for item in items))
+        for item in items:
+            self._telemetry.released(item.job)
 
     async def _publish(self, event: JobEvent) -> None:
         await self._backend.events.publish(event)

@@ -78,13 +78,16 @@ class RedisWorkQueue:
         ]
         return self._hold(deliveries)
 
-    async def ack(self, delivery: Delivery) -> None:
+    async def ack(self, *deliveries: Delivery) -> None:
+        if not deliveries:
+            return
+        receipts = [delivery.receipt for delivery in deliveries]
         async with reaching_redis():
             pipe = self._client.pipeline(transaction=True)
-            pipe.xack(self._keys.queue, WORKERS_GROUP, delivery.receipt)
-            pipe.xdel(self._keys.queue, delivery.receipt)
+            pipe.xack(self._keys.queue, WORKERS_GROUP, *receipts)
+            pipe.xdel(self._keys.queue, *receipts)
             await pipe.execute()
-        self._held.discard(delivery.receipt)
+        self._held.difference_update(receipts)
 
     async def release(self, delivery: Delivery) -> None:
         """Stop renewing the claim and mark the entry idle long enough that the
