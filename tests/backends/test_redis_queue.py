@@ -1,7 +1,13 @@
 """What only the Redis work queue shows: one acknowledgement settles many
-deliveries, leaving none pending for another worker to take over."""
+deliveries, leaving none pending for another worker to take over; callers that
+ask for the depth at once share one query."""
 
 from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
 
 from inferql.backends import create_backend
 from inferql.backends.redis import RedisBackend
@@ -31,5 +37,39 @@ async def test_one_ack_settles_many_deliveries(
         pending = await backend.client.xpending(backend.keys.queue, WORKERS_GROUP)
         assert pending["pending"] == 0
         assert await backend.client.xlen(backend.keys.queue) == 0
+    finally:
+        await backend.close()
+
+
+async def _xlen_calls(backend: RedisBackend) -> int:
+    stats: Any = await backend.client.info("commandstats")
+    return int(stats.get("cmdstat_xlen", {}).get("calls", 0))
+
+
+async def test_callers_that_ask_for_the_depth_at_once_share_one_query(
+    redis_server: RedisServer, redis_prefix: str, make_settings: SettingsFactory
+) -> None:
+    backend = create_backend(make_settings(redis_url=redis_server.url, redis_prefix=redis_prefix))
+    assert isinstance(backend, RedisBackend)
+    try:
+        for name in ("a", "b", "c"):
+            await backend.queue.put(name)
+        before = await _xlen_calls(backend)
+        depths = await asyncio.gather(*(backend.queue.depth() for _ in range(20)))
+        shared = await _xlen_calls(backend) - before
+        assert depths == [3] * 20
+        assert shared == 1
+
+        # One caller that gives up does not take the answer from the others.
+        impatient = asyncio.create_task(backend.queue.depth())
+        patient = asyncio.create_task(backend.queue.depth())
+        await asyncio.sleep(0)
+        impatient.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await impatient
+        assert await patient == 3
+
+        await backend.queue.take(1, timeout=1)  # a later question gets a new answer
+        assert await backend.queue.depth() == 2
     finally:
         await backend.close()

@@ -39,6 +39,7 @@ class RedisWorkQueue:
         self._next_reclaim = 0.0
         self._heartbeat: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
+        self._depth_query: asyncio.Task[int] | None = None
 
     def put_in(self, pipe: Any, job_id: str) -> Any:
         pipe.xadd(self._keys.queue, {"job": job_id})
@@ -124,7 +125,22 @@ class RedisWorkQueue:
         self._held.discard(delivery.receipt)
 
     async def depth(self) -> int:
-        # One round trip: admission asks on every request that sends texts.
+        """Callers that ask while a query is out share its answer: admission asks
+        on every request that sends texts, and at many clients most of them
+        would otherwise make a round trip each. A caller that gives up does not
+        cancel the query."""
+        if self._depth_query is None:
+            self._depth_query = asyncio.create_task(self._query_depth(), name="inferql-depth")
+            self._depth_query.add_done_callback(self._depth_answered)
+        return await asyncio.shield(self._depth_query)
+
+    def _depth_answered(self, query: asyncio.Task[int]) -> None:
+        if self._depth_query is query:
+            self._depth_query = None
+        if not query.cancelled():
+            query.exception()  # retrieved, should every caller have given up
+
+    async def _query_depth(self) -> int:
         pipe = self._client.pipeline(transaction=False)
         pipe.xlen(self._keys.queue)
         pipe.xpending(self._keys.queue, WORKERS_GROUP)
