@@ -117,6 +117,23 @@ async def test_a_finished_job_is_gone_after_its_retention(backend_named: Backend
     assert done.id not in [job.id for job in listed]
 
 
+async def test_a_job_created_finished_expires_and_counts(backend_named: BackendFactory) -> None:
+    # A job answered from the cache is created SUCCEEDED: counted and kept only
+    # for the retention, like one a worker finished.
+    backend = await backend_named(job_retention_s=0.2)
+    now = datetime.now(UTC)
+    done = make_job("cached").evolve(
+        status=JobStatus.SUCCEEDED, done=1, started_at=now, finished_at=now
+    )
+    await backend.jobs.create(done)
+
+    assert await backend.jobs.get(done.id) == done
+    assert await backend.jobs.counters() == {"submitted": 1, "succeeded": 1}
+    await asyncio.sleep(0.3)
+    await backend.jobs.create(make_job("later"))
+    assert await backend.jobs.get(done.id) is None
+
+
 async def test_list_pages_newest_first_with_a_status_filter(backend: Backend) -> None:
     jobs = [make_job(str(i)) for i in range(5)]
     for job in jobs:

@@ -22,7 +22,7 @@ from inferql.backends.redis.connection import connect, reaching_redis
 from inferql.backends.redis.events import RedisEventBus
 from inferql.backends.redis.keys import Keys
 from inferql.backends.redis.persisted import RedisPersistedQueryStore
-from inferql.backends.redis.queue import RedisWorkQueue
+from inferql.backends.redis.queue import JOB_FIELD, RedisWorkQueue
 from inferql.backends.redis.security import (
     RedisIdempotencyStore,
     RedisKeyStore,
@@ -70,15 +70,11 @@ class RedisBackend:
         )
 
     async def submit(self, job: Job) -> None:
-        """Store, announce and enqueue ``job`` in one MULTI/EXEC: a crash cannot
-        leave an accepted job that no worker will ever see."""
-        async with reaching_redis():
-            pipe = self.client.pipeline(transaction=True)
-            self.jobs.create_in(pipe, job)
-            self.events.publish_in(pipe, JobEvent(JobEventType.QUEUED, job))
-            self.queue.put_in(pipe, job.id)
-            await pipe.execute()
-        await self.jobs.created()
+        """Store, announce and enqueue ``job`` in one script: a crash cannot leave an
+        accepted job that no worker will ever see."""
+        await self.jobs.create_announced(
+            job, JobEvent(JobEventType.QUEUED, job), queue_field=JOB_FIELD
+        )
 
     async def advance(
         self,

@@ -44,9 +44,6 @@ class RedisEventBus:
         async with reaching_redis():
             await self._client.publish(self._channel, dump_event(event))
 
-    def publish_in(self, pipe: object, event: JobEvent) -> None:
-        pipe.publish(self._channel, dump_event(event))  # type: ignore[attr-defined]
-
     @asynccontextmanager
     async def subscribe(self, job_id: str | None = None) -> AsyncIterator[EventStream]:
         await self._listening_now()

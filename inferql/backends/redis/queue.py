@@ -26,6 +26,10 @@ from inferql.backends.redis.keys import WORKERS_GROUP, Keys
 
 logger = logging.getLogger(__name__)
 
+# The field of a queue entry that holds the job id (the backend's submit script
+# writes entries too).
+JOB_FIELD = "job"
+
 
 class RedisWorkQueue:
     def __init__(self, client: Redis, keys: Keys, *, consumer: str, claim_idle_ms: int) -> None:
@@ -41,13 +45,9 @@ class RedisWorkQueue:
         self._closing = asyncio.Event()
         self._depth_query: asyncio.Task[int] | None = None
 
-    def put_in(self, pipe: Any, job_id: str) -> Any:
-        pipe.xadd(self._keys.queue, {"job": job_id})
-        return pipe
-
     async def put(self, job_id: str) -> None:
         async with reaching_redis():
-            await self._client.xadd(self._keys.queue, {"job": job_id})
+            await self._client.xadd(self._keys.queue, {JOB_FIELD: job_id})
 
     async def take(self, limit: int, timeout: float) -> list[Delivery]:
         if self._heartbeat is None:
@@ -73,7 +73,7 @@ class RedisWorkQueue:
                 self._group_ready = False  # Redis lost its data: make the group again
                 return []
         deliveries = [
-            Delivery(fields["job"], entry_id)
+            Delivery(fields[JOB_FIELD], entry_id)
             for _stream, entries in response or ()
             for entry_id, fields in entries
         ]
@@ -112,7 +112,7 @@ class RedisWorkQueue:
             pipe.xadd(
                 self._keys.dead_letters,
                 {
-                    "job": delivery.job_id,
+                    JOB_FIELD: delivery.job_id,
                     "receipt": delivery.receipt,
                     "deliveries": delivery.attempt,
                     "reason": reason,
@@ -210,7 +210,7 @@ class RedisWorkQueue:
         counts = {p["message_id"]: int(p["times_delivered"]) for p in pending}
         logger.warning("took over %d job(s) from a worker that stopped answering", len(entries))
         return [
-            Delivery(fields["job"], entry_id, attempt=counts.get(entry_id, 1))
+            Delivery(fields[JOB_FIELD], entry_id, attempt=counts.get(entry_id, 1))
             for entry_id, fields in entries
         ]
 

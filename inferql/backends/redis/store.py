@@ -41,6 +41,23 @@ if ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], ARGV[9]) end
 return 1
 """
 
+# KEYS: job hash, every job's id, status index, owner's index, counters, work queue
+# ARGV: json, status, revision, job id, ttl ms (0: none), counter of a finished
+#       job ("": none), event channel ("": announce nothing), event,
+#       the work queue entry's field ("": do not queue)
+_CREATE = """
+redis.call('HSET', KEYS[1], 'json', ARGV[1], 'status', ARGV[2], 'revision', ARGV[3])
+redis.call('ZADD', KEYS[2], 0, ARGV[4])
+redis.call('ZADD', KEYS[3], 0, ARGV[4])
+redis.call('ZADD', KEYS[4], 0, ARGV[4])
+redis.call('HINCRBY', KEYS[5], 'submitted', 1)
+if tonumber(ARGV[5]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
+if ARGV[6] ~= '' then redis.call('HINCRBY', KEYS[5], ARGV[6], 1) end
+if ARGV[7] ~= '' then redis.call('PUBLISH', ARGV[7], ARGV[8]) end
+if ARGV[9] ~= '' then redis.call('XADD', KEYS[6], '*', ARGV[9], ARGV[4]) end
+return 1
+"""
+
 _MAX_CAS_ATTEMPTS = 50
 # Every this many creates, look at the oldest ids for jobs that have expired.
 _PRUNE_EVERY = 256
@@ -53,11 +70,41 @@ class RedisJobStore:
         self._keys = keys
         self._retention_ms = int(retention.total_seconds() * 1000)
         self._cas = client.register_script(_CAS)
+        self._create = client.register_script(_CREATE)
         self._creates = 0
 
     async def create(self, job: Job) -> None:
+        await self.create_announced(job, None)
+
+    async def create_announced(
+        self, job: Job, event: JobEvent | None, *, queue_field: str | None = None
+    ) -> None:
+        """Store ``job`` and, in the same script, publish ``event`` and, with a
+        ``queue_field``, add the job's id to the work queue under that field:
+        a crash cannot leave a job stored but never queued, or queued unannounced."""
+        finished = job.status.terminal
         async with reaching_redis():
-            await self.create_in(self._client.pipeline(transaction=True), job).execute()
+            await self._create(
+                keys=[
+                    self._keys.job(job.id),
+                    self._keys.job_ids,
+                    self._keys.job_ids_with(job.status),
+                    self._keys.jobs_of(job.owner),
+                    self._keys.counters,
+                    self._keys.queue,
+                ],
+                args=[
+                    dump_job(job),
+                    job.status.value,
+                    job.revision,
+                    job.id,
+                    self._retention_ms if finished else 0,
+                    job.status.value.lower() if finished else "",
+                    self._keys.events if event is not None else "",
+                    dump_event(event) if event is not None else "",
+                    queue_field or "",
+                ],
+            )
         await self.created()
 
     async def created(self) -> None:
@@ -72,23 +119,6 @@ class RedisJobStore:
                 gone = [i for i, alive in zip(ids, await pipe.execute(), strict=True) if not alive]
                 if gone:
                     await self._forget(gone)
-
-    def create_in(self, pipe: Any, job: Job) -> Any:
-        """Queue the commands that store ``job`` on ``pipe`` (a MULTI pipeline), so
-        that the backend can store, announce and enqueue a job in one step."""
-        key = self._keys.job(job.id)
-        pipe.hset(
-            key,
-            mapping={"json": dump_job(job), "status": job.status.value, "revision": job.revision},
-        )
-        pipe.zadd(self._keys.job_ids, {job.id: 0})
-        pipe.zadd(self._keys.job_ids_with(job.status), {job.id: 0})
-        pipe.zadd(self._keys.jobs_of(job.owner), {job.id: 0})
-        pipe.hincrby(self._keys.counters, "submitted", 1)
-        if job.status.terminal:
-            pipe.pexpire(key, self._retention_ms)
-            pipe.hincrby(self._keys.counters, job.status.value.lower(), 1)
-        return pipe
 
     async def get(self, job_id: str) -> Job | None:
         async with reaching_redis():
