@@ -1,6 +1,10 @@
 """The job store: one hash per job, sorted-set indexes for listing, and a
 compare-and-set script so that concurrent updates never interleave.
 
+A job is created by one script too, which can also announce it and put it on
+the work queue (the backend's ``submit``): one round trip, and never a job
+stored but not queued.
+
 ``update`` reads the job, applies the changes in Python, and writes back only
 if the stored revision is still the one it read (retrying otherwise). Given
 the copy an earlier update returned (a worker's, as it reports a job), it
