@@ -387,10 +387,15 @@ class Worker:
         job_id: str,
         expect: frozenset[JobStatus],
         event: JobEventType,
-        **kwargs: Any,
+        *,
+        known: Job | None = None,
+        batch: Batch | None = None,
+        **changes: Any,
     ) -> JobEvent | None:
         """Change a job and announce it in one step (``Backend.advance``)."""
-        announced = await self._backend.advance(job_id, expect, event, **kwargs)
+        announced = await self._backend.advance(
+            job_id, expect, event, known=known, batch=batch, **changes
+        )
         if announced is not None:
             self._telemetry.event(announced)
         return announced

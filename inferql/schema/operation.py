@@ -27,7 +27,7 @@ hooks, serves only when tracing adds an extension of its own.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
 from graphql import GraphQLError
@@ -176,7 +176,7 @@ class OperationRunner(SchemaExtensionsRunner):
         self._extension = extension
 
     def operation(self) -> Any:
-        return _Operation(self._extension)
+        return _AsyncStage(self._extension.begin, self._extension.end)
 
     def parsing(self) -> Any:
         return _Stage(self._extension.parse)
@@ -185,7 +185,7 @@ class OperationRunner(SchemaExtensionsRunner):
         return _Stage(self._extension.validate)
 
     def executing(self) -> Any:
-        return _Executing(self._extension)
+        return _AsyncStage(self._extension.admit)
 
 
 class _Stage:
@@ -209,27 +209,23 @@ class _Stage:
         return None
 
 
-class _Operation:
-    __slots__ = ("_extension",)
+class _AsyncStage:
+    """An asynchronous stage, entered with ``async with``: ``enter``, then
+    ``leave`` (told whether an exception ended it), if any."""
 
-    def __init__(self, extension: OperationExtension) -> None:
-        self._extension = extension
+    __slots__ = ("_enter", "_leave")
+
+    def __init__(
+        self,
+        enter: Callable[[], Awaitable[None]],
+        leave: Callable[..., None] | None = None,
+    ) -> None:
+        self._enter = enter
+        self._leave = leave
 
     async def __aenter__(self) -> None:
-        await self._extension.begin()
+        await self._enter()
 
     async def __aexit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
-        self._extension.end(failed=exc_type is not None)
-
-
-class _Executing:
-    __slots__ = ("_extension",)
-
-    def __init__(self, extension: OperationExtension) -> None:
-        self._extension = extension
-
-    async def __aenter__(self) -> None:
-        await self._extension.admit()
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        return None
+        if self._leave is not None:
+            self._leave(failed=exc_type is not None)

@@ -47,22 +47,25 @@ async def test_an_operation_that_runs_is_counted_once_as_ok(schema: InferqlSchem
     assert _count("query", "RunnerProbe", "ok") == before + 2
 
 
-async def test_a_document_that_does_not_validate_is_counted_as_an_error(
-    schema: InferqlSchema,
+@pytest.mark.parametrize(
+    ("document", "operation_type", "name", "code"),
+    [
+        (
+            "query RunnerInvalid { noSuchField }",
+            "query",
+            "RunnerInvalid",
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+        ("query {", "unknown", "anonymous", "GRAPHQL_PARSE_FAILED"),
+    ],
+    ids=["does not validate", "does not parse"],
+)
+async def test_a_refused_document_is_counted_once_as_an_error(
+    schema: InferqlSchema, document: str, operation_type: str, name: str, code: str
 ) -> None:
-    before = _count("query", "RunnerInvalid", "error")
-    result = await schema.execute("query RunnerInvalid { noSuchField }")
+    before = _count(operation_type, name, "error")
+    result = await schema.execute(document)
     assert result.data is None
     assert result.errors is not None
-    assert result.errors[0].extensions == {"code": "GRAPHQL_VALIDATION_FAILED"}
-    assert _count("query", "RunnerInvalid", "error") == before + 1
-
-
-async def test_a_document_that_does_not_parse_is_counted_as_an_error(
-    schema: InferqlSchema,
-) -> None:
-    before = _count("unknown", "anonymous", "error")
-    result = await schema.execute("query {")
-    assert result.errors is not None
-    assert result.errors[0].extensions == {"code": "GRAPHQL_PARSE_FAILED"}
-    assert _count("unknown", "anonymous", "error") == before + 1
+    assert result.errors[0].extensions == {"code": code}
+    assert _count(operation_type, name, "error") == before + 1

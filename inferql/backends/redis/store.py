@@ -171,8 +171,7 @@ class RedisJobStore:
         known: Job | None = None,
         **changes: Any,
     ) -> Job | None:
-        event = await self._update(job_id, expect, known, changes, None)
-        return None if event is None else event.job
+        return await self._update(job_id, expect, known, changes, None)
 
     async def update_announcing(
         self,
@@ -186,7 +185,8 @@ class RedisJobStore:
     ) -> JobEvent | None:
         """``update``, then publish the new job as an ``event`` event (on the events
         channel), in the same script: never one without the other."""
-        return await self._update(job_id, expect, known, changes, (event, batch))
+        job = await self._update(job_id, expect, known, changes, (event, batch))
+        return None if job is None else JobEvent(event, job, batch)
 
     async def _update(
         self,
@@ -195,15 +195,14 @@ class RedisJobStore:
         known: Job | None,
         changes: dict[str, Any],
         announce: tuple[JobEventType, Batch | None] | None,
-    ) -> JobEvent | None:
-        """The applied update as an event of the new job (``announce``'s, or else a
-        PROGRESS one that is not published); None if it did not apply."""
-        kind, batch = announce if announce is not None else (JobEventType.PROGRESS, None)
+    ) -> Job | None:
+        """The new job if the update applied (and ``announce``'s event was
+        published with it), else None."""
         async with reaching_redis():
             if known is not None and known.id == job_id and known.status in expect:
-                event = JobEvent(kind, known.evolve(**changes), batch)
-                if await self._swap(known, event, announce is not None):
-                    return event
+                new = known.evolve(**changes)
+                if await self._swap(known, new, announce):
+                    return new
             for _ in range(_MAX_CAS_ATTEMPTS):
                 data = await self._client.hget(self._keys.job(job_id), "json")
                 if data is None:
@@ -211,15 +210,17 @@ class RedisJobStore:
                 job = load_job(data)
                 if job.status not in expect:
                     return None
-                event = JobEvent(kind, job.evolve(**changes), batch)
-                if await self._swap(job, event, announce is not None):
-                    return event
+                new = job.evolve(**changes)
+                if await self._swap(job, new, announce):
+                    return new
         raise RuntimeError(f"job {job_id}: {_MAX_CAS_ATTEMPTS} concurrent updates in a row")
 
-    async def _swap(self, job: Job, event: JobEvent, publish: bool) -> bool:
-        """Write ``event``'s job if the stored job is still at ``job``'s revision,
-        and then, if ``publish``, publish ``event``."""
-        new = event.job
+    async def _swap(
+        self, job: Job, new: Job, announce: tuple[JobEventType, Batch | None] | None
+    ) -> bool:
+        """Write ``new`` if the stored job is still at ``job``'s revision, and then
+        publish ``announce``'s event of it."""
+        event = None if announce is None else JobEvent(announce[0], new, announce[1])
         ttl = self._retention_ms if new.status.terminal else 0
         finished = new.status.terminal and not job.status.terminal
         counter = new.status.value.lower() if finished else ""
@@ -238,8 +239,8 @@ class RedisJobStore:
                 job.id,
                 ttl,
                 counter,
-                self._keys.events if publish else "",
-                dump_event(event) if publish else "",
+                self._keys.events if event is not None else "",
+                dump_event(event) if event is not None else "",
             ],
         )
         return bool(written)
