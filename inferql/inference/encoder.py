@@ -9,8 +9,8 @@ Contract of :meth:`MiniLMEncoder.encode`: one float32 row per text, L2-normalise
 is masked out of attention and of the mean pooling, so a text alone and a text
 padded next to longer ones agree within 1e-5). Texts longer than the window
 (256 tokens, counting ``[CLS]`` and ``[SEP]``) are cut to their start and flagged
-``truncated``. The encoder keeps the caller's order: sorting by length, to pad
-less, is the caller's business.
+``truncated``. Rows come back in the caller's order; to pad less, one call runs
+texts of like lengths in passes of their own (``MiniLMTokens.in_passes``).
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ from inferql.inference.encoding import (
     MINILM_NAME,
     Encoded,
     MiniLMTokens,
+    Pooled,
     RunningCalls,
     TextEncoder,
+    Tokenized,
     load_tokenizer,
     max_seq_length,
     mean_pool,
@@ -51,6 +53,9 @@ class MiniLMEncoder(MiniLMTokens):
     thread count per calling thread (OpenMP's and MKL's, set by
     ``torch.set_num_threads``), so each call sets its own before it runs.
     """
+
+    # A pass costs torch more to start than ONNX Runtime (its modules run in Python).
+    PASS_TOKENS = 32
 
     def __init__(
         self,
@@ -126,18 +131,24 @@ class MiniLMEncoder(MiniLMTokens):
             yield
 
     def encode(self, texts: Sequence[str]) -> Encoded:
-        """One forward pass over all of ``texts``; see the module docstring."""
+        """Forward passes over ``texts`` grouped by length (:meth:`in_passes`);
+        see the module docstring."""
         if not texts:
             return self.nothing()
         batch = self.tokenize(texts)
-        with self._threads_for_call(), torch.inference_mode():
+
+        def forward(part: Tokenized) -> Pooled:
             out = self._model(
-                input_ids=torch.from_numpy(batch.input_ids),
-                attention_mask=torch.from_numpy(batch.attention_mask),
-                token_type_ids=torch.from_numpy(batch.token_type_ids),
+                input_ids=torch.from_numpy(part.input_ids),
+                attention_mask=torch.from_numpy(part.attention_mask),
+                token_type_ids=torch.from_numpy(part.token_type_ids),
                 output_hidden_states=True,
             )
-            last = out.last_hidden_state.numpy()
-            middle = out.hidden_states[MIDDLE_LAYER].numpy()
-        mask = batch.attention_mask
-        return Encoded(mean_pool(last, mask), batch.truncated, mean_pool(middle, mask))
+            mask = part.attention_mask
+            return (
+                mean_pool(out.last_hidden_state.numpy(), mask),
+                mean_pool(out.hidden_states[MIDDLE_LAYER].numpy(), mask),
+            )
+
+        with self._threads_for_call(), torch.inference_mode():
+            return self.in_passes(batch, forward)

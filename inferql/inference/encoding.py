@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,7 +68,8 @@ class TextEncoder(Protocol):
     def max_tokens(self) -> int: ...
 
     def encode(self, texts: Sequence[str]) -> Encoded:
-        """Embed ``texts`` in one forward pass, in order."""
+        """Embed ``texts``, one row per text, in order (in one forward pass or a
+        few, as the encoder finds cheapest)."""
         ...
 
 
@@ -82,12 +83,66 @@ class Tokenized:
     token_type_ids: npt.NDArray[np.int64]
     truncated: list[bool]
 
+    @property
+    def lengths(self) -> npt.NDArray[np.int64]:
+        """Each text's tokens, padding excluded."""
+        lengths: npt.NDArray[np.int64] = self.attention_mask.sum(axis=1)
+        return lengths
+
+    def rows(self, rows: npt.NDArray[np.intp]) -> Tokenized:
+        """Only ``rows``, padded to the longest of them (padding is on the right)."""
+        width = int(self.lengths[rows].max())
+        return Tokenized(
+            self.input_ids[rows, :width],
+            self.attention_mask[rows, :width],
+            self.token_type_ids[rows, :width],
+            [self.truncated[r] for r in rows],
+        )
+
+
+# What a forward pass returns: the pooled last layer and middle layer, unit rows.
+Pooled = tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]
+
+
+def padding_groups(lengths: Sequence[int], pass_tokens: int) -> list[npt.NDArray[np.intp]]:
+    """The rows of one batch split into forward passes that cost the least: a pass
+    costs its rows times its longest row in tokens (every row is padded to it),
+    plus ``pass_tokens``, what starting a pass costs, in tokens.
+
+    The rows are taken in order of length, so each pass holds texts of adjacent
+    lengths; the cut is optimal (dynamic programming over the distinct lengths,
+    O(k^2) for k of them). Rows keep their order within a pass."""
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    values, counts = np.unique(np.asarray(lengths)[order], return_counts=True)
+    ends = np.cumsum(counts)  # ends[j]: the rows of length values[j] or less
+    starts = np.concatenate(([0], ends[:-1]))  # starts[i]: the rows shorter than values[i]
+    best = np.zeros(len(values) + 1)  # best[i]: the cheapest passes over lengths 0..i-1
+    first = np.zeros(len(values), dtype=np.intp)  # the first length of the pass ending at j
+    for j, longest in enumerate(values):
+        costs = best[: j + 1] + (ends[j] - starts[: j + 1]) * longest + pass_tokens
+        first[j] = int(np.argmin(costs))
+        best[j + 1] = costs[first[j]]
+    groups: list[npt.NDArray[np.intp]] = []
+    j = len(values) - 1
+    while j >= 0:
+        i = int(first[j])
+        groups.append(np.sort(order[starts[i] : ends[j]]))
+        j = i - 1
+    groups.reverse()
+    return groups
+
 
 class MiniLMTokens:
     """What every all-MiniLM-L6-v2 encoder shares, whatever runs the transformer:
     the tokenizer set up for the window, the token counter, and the encoder's
     name and sizes. A runtime subclasses it and implements ``encode`` as
-    :meth:`tokenize`, one forward pass, then :func:`mean_pool`."""
+    :meth:`tokenize`, then :meth:`in_passes` with its forward pass and
+    :func:`mean_pool`.
+
+    ``PASS_TOKENS``: what starting one forward pass costs the runtime, in padded
+    tokens; it decides how finely :meth:`in_passes` splits a batch by length."""
+
+    PASS_TOKENS = 16
 
     def __init__(self, tokenizer: Tokenizer, *, max_tokens: int, dimension: int) -> None:
         self._tokenizer = tokenizer
@@ -123,6 +178,21 @@ class MiniLMTokens:
             np.array([e.type_ids for e in encodings], dtype=np.int64),
             [len(e.overflowing) > 0 for e in encodings],
         )
+
+    def in_passes(self, batch: Tokenized, forward: Callable[[Tokenized], Pooled]) -> Encoded:
+        """``batch`` encoded by ``forward`` in the passes :func:`padding_groups`
+        chooses, the rows put back in order. Padding is masked, so a text's vector
+        is the same whichever pass it is in."""
+        groups = padding_groups(batch.lengths.tolist(), self.PASS_TOKENS)
+        if len(groups) == 1:
+            vectors, middle = forward(batch)
+            return Encoded(vectors, batch.truncated, middle)
+        n = len(batch.truncated)
+        vectors = np.empty((n, self._dimension), dtype=np.float32)
+        middle = np.empty((n, self._dimension), dtype=np.float32)
+        for rows in groups:
+            vectors[rows], middle[rows] = forward(batch.rows(rows))
+        return Encoded(vectors, batch.truncated, middle)
 
     def nothing(self) -> Encoded:
         """What ``encode`` returns for no texts."""

@@ -21,7 +21,9 @@ from tokenizers import Tokenizer
 from inferql.inference.encoding import (
     Encoded,
     MiniLMTokens,
+    Pooled,
     RunningCalls,
+    Tokenized,
     hidden_size,
     load_tokenizer,
     max_seq_length,
@@ -101,19 +103,23 @@ class OnnxMiniLMEncoder(MiniLMTokens):
             yield self._lone_session if alone else self._session
 
     def encode(self, texts: Sequence[str]) -> Encoded:
-        """One session run over all of ``texts``; pooling in numpy."""
+        """Session runs over ``texts`` grouped by length (:meth:`in_passes`);
+        pooling in numpy."""
         if not texts:
             return self.nothing()
         batch = self.tokenize(texts)
-        inputs = (batch.input_ids, batch.attention_mask, batch.token_type_ids)
         with self._session_for_call() as session:
-            last, middle = session.run(None, dict(zip(INPUT_NAMES, inputs, strict=True)))
-        mask = batch.attention_mask
-        return Encoded(
-            mean_pool(np.asarray(last, dtype=np.float32), mask),
-            batch.truncated,
-            mean_pool(np.asarray(middle, dtype=np.float32), mask),
-        )
+
+            def forward(part: Tokenized) -> Pooled:
+                inputs = (part.input_ids, part.attention_mask, part.token_type_ids)
+                last, middle = session.run(None, dict(zip(INPUT_NAMES, inputs, strict=True)))
+                mask = part.attention_mask
+                return (
+                    mean_pool(np.asarray(last, dtype=np.float32), mask),
+                    mean_pool(np.asarray(middle, dtype=np.float32), mask),
+                )
+
+            return self.in_passes(batch, forward)
 
 
 def _session(path: Path, threads: int | None, spinning: bool) -> onnxruntime.InferenceSession:

@@ -1,18 +1,21 @@
 """The real encoders, on both runtimes: shape, normalisation, batch independence,
-truncation."""
+passes by length, truncation."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 import torch
 
 from inferql.inference.encoder import MiniLMEncoder
+from inferql.inference.encoding import Encoded, Pooled, Tokenized
 from inferql.inference.onnx_encoder import OnnxMiniLMEncoder
 
 AnyEncoder = MiniLMEncoder | OnnxMiniLMEncoder
@@ -58,11 +61,43 @@ def test_empty_input(any_encoder: AnyEncoder) -> None:
     assert encoded.truncated == []
 
 
-def test_a_text_embeds_the_same_alone_and_padded_in_a_batch(any_encoder: AnyEncoder) -> None:
+def test_a_text_embeds_the_same_alone_and_padded_in_a_batch(
+    any_encoder: AnyEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(any_encoder, "PASS_TOKENS", 10**9)  # one pass: the short ones padded
     batch = any_encoder.encode([*LONGER[:1], *SHORT, *LONGER[1:]]).features("mean+middle")
     for i, text in enumerate(SHORT, start=1):
         alone = any_encoder.encode([text]).features("mean+middle")[0]
         np.testing.assert_allclose(batch[i], alone, atol=1e-5)
+
+
+def test_a_batch_runs_in_passes_by_length_and_equals_one_pass(
+    any_encoder: AnyEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts = [LONGER[1], *SHORT, LONGER[0], "word " * 400, "tiny"]
+    passes: list[npt.NDArray[np.int64]] = []
+    in_passes = any_encoder.in_passes
+
+    def counting(batch: Tokenized, forward: Callable[[Tokenized], Pooled]) -> Encoded:
+        def recorded(part: Tokenized) -> Pooled:
+            passes.append(part.attention_mask)
+            return forward(part)
+
+        return in_passes(batch, recorded)
+
+    monkeypatch.setattr(any_encoder, "in_passes", counting)
+    split = any_encoder.encode(texts)
+    split_passes = len(passes)
+    assert split_passes >= 3  # short, long, truncated: padding them together costs more
+    assert sum(len(mask) for mask in passes) == len(texts)
+    assert all(mask[:, -1].any() for mask in passes)  # no pass pads past its longest text
+    monkeypatch.setattr(any_encoder, "PASS_TOKENS", 10**9)
+    whole = any_encoder.encode(texts)
+    assert len(passes) == split_passes + 1
+    np.testing.assert_allclose(
+        split.features("mean+middle"), whole.features("mean+middle"), atol=1e-5
+    )
+    assert split.truncated == whole.truncated == [False] * 5 + [True, False]
 
 
 def test_similar_texts_are_closer_than_unrelated_ones(any_encoder: AnyEncoder) -> None:
