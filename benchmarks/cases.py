@@ -27,15 +27,18 @@ CLIENTS = (1, 8, 64)
 def case_raw(config: Config) -> dict[str, Any]:
     """(a) texts/s per runtime and batch size, with the cores given to one call at
     a time (``<runtime>``) and to one call per core side by side
-    (``<runtime>, N calls``); ORT with spinning threads too."""
+    (``<runtime>, N calls``); the latter with every call one forward pass, to show
+    what passes by length buy; ORT with spinning threads too."""
     out: dict[str, Any] = {}
     seconds = str(max(1.0, config.seconds / 4))
     for runtime in config.runtimes:
         argv = [sys.executable, "-m", "benchmarks.raw", "--runtime", runtime, "--seconds", seconds]
         one_call = [*argv, "--threads", str(config.threads)]
         out[runtime] = run_json([*one_call, "--long"])
-        out[f"{runtime}, {config.threads} calls"] = run_json(
-            [*argv, "--threads", "1", "--calls", str(config.threads), "--long"]
+        side_by_side = [*argv, "--threads", "1", "--calls", str(config.threads)]
+        out[f"{runtime}, {config.threads} calls"] = run_json([*side_by_side, "--long"])
+        out[f"{runtime}, {config.threads} calls, one pass"] = run_json(
+            [*side_by_side, "--one-pass", "--long", "--batches", "16,32"]
         )
         if runtime == "onnx":
             out["onnx_spinning"] = run_json([*one_call, "--spinning", "--batches", "1,16"])

@@ -3,6 +3,7 @@ runtime and batch size, in a process of its own (thread settings are per process
 
     python -m benchmarks.raw --runtime onnx --threads 2 --seconds 2
     python -m benchmarks.raw --runtime onnx --threads 1 --calls 2   # side by side
+    python -m benchmarks.raw --runtime onnx --one-pass   # no passes by length
 
 prints one JSON object: per batch size, texts/s and the mean latency of a call.
 ``--calls N`` runs N threads, each making one call after another (how a worker
@@ -32,25 +33,38 @@ def main() -> None:
     parser.add_argument("--batches", default="1,4,16,32,64")
     parser.add_argument("--spinning", action="store_true", help="ORT: let idle threads spin")
     parser.add_argument("--long", action="store_true", help="also time long texts (~200 tokens)")
+    parser.add_argument(
+        "--one-pass",
+        action="store_true",
+        help="each call one forward pass padded to its longest text (no passes by length)",
+    )
     parser.add_argument("--cache-dir", type=Path, default=None)
     args = parser.parse_args()
 
     started = time.perf_counter()
     from inferql.inference.catalog import Catalog
+    from inferql.inference.encoding import MiniLMTokens
     from inferql.inference.registry import ModelRegistry
 
     if args.runtime == "onnx":
         from inferql.inference.onnx_encoder import OnnxMiniLMEncoder
 
         def factory() -> object:
-            return OnnxMiniLMEncoder.load(
-                threads=args.threads, cache_dir=args.cache_dir, spinning=args.spinning
+            return passes(
+                OnnxMiniLMEncoder.load(
+                    threads=args.threads, cache_dir=args.cache_dir, spinning=args.spinning
+                )
             )
     else:
         from inferql.inference.encoder import MiniLMEncoder
 
         def factory() -> object:
-            return MiniLMEncoder.load(threads=args.threads)
+            return passes(MiniLMEncoder.load(threads=args.threads))
+
+    def passes(encoder: MiniLMTokens) -> MiniLMTokens:
+        if args.one_pass:
+            encoder.PASS_TOKENS = sys.maxsize  # a second pass never pays
+        return encoder
 
     catalog = Catalog.load(None)
     registry = ModelRegistry(catalog, encoder_factory=factory)  # type: ignore[arg-type]
@@ -74,6 +88,7 @@ def main() -> None:
             "threads": args.threads,
             "calls": args.calls,
             "spinning": args.spinning,
+            "one_pass": args.one_pass,
             "cold_start_s": cold_start_s,
             "peak_rss_mb": usage.ru_maxrss / 1024,
             "batches": results,
