@@ -277,6 +277,17 @@ class Backend(Protocol):
         event (of ``batch``), as one step where the backend can make it one: the
         event published, or None when the update did not apply."""
 
+    async def advance_each(
+        self,
+        job_ids: Sequence[str],
+        expect: frozenset[JobStatus],
+        event: JobEventType,
+        **changes: Any,
+    ) -> list[JobEvent | None]:
+        """``advance`` of every job in ``job_ids`` with the same changes (a worker
+        starting the jobs of one read), in as few round trips as the backend can.
+        Each job applies or not on its own; one result per id, in order."""
+
     async def ping(self) -> None:
         """Return if the backend answers; raise ``UnavailableError`` otherwise."""
 

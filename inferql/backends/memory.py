@@ -351,6 +351,15 @@ class MemoryBackend:
         await self.events.publish(announced)
         return announced
 
+    async def advance_each(
+        self,
+        job_ids: Sequence[str],
+        expect: frozenset[JobStatus],
+        event: JobEventType,
+        **changes: Any,
+    ) -> list[JobEvent | None]:
+        return [await self.advance(job_id, expect, event, **changes) for job_id in job_ids]
+
     async def ping(self) -> None:
         return None
 

@@ -193,26 +193,42 @@ class Worker:
     async def _fill(self, timeout: float) -> None:
         """Take jobs from the queue into the batcher, waiting up to ``timeout``."""
         room = max(1, self._batcher.max_texts - self._batcher.pending_texts)
-        for delivery in await self._backend.queue.take(room, timeout):
-            job = await self._start(delivery)
+        deliveries = await self._backend.queue.take(room, timeout)
+        for delivery, job in zip(deliveries, await self._start(deliveries), strict=True):
             if job is not None:
                 self._batcher.add(job, delivery)
 
-    async def _start(self, delivery: Delivery) -> Job | None:
-        """Mark a delivered job RUNNING; None (and acked) if it is no longer queued,
-        or dead-lettered if it has been delivered too often."""
-        if delivery.attempt > self._max_deliveries:
-            await self._dead_letter(delivery)
-            return None
-        started = await self._advance(
-            delivery.job_id,
-            frozenset({JobStatus.QUEUED}),
-            JobEventType.STARTED,
-            status=JobStatus.RUNNING,
-            started_at=datetime.now(UTC),
+    async def _start(self, deliveries: Sequence[Delivery]) -> list[Job | None]:
+        """Mark delivered jobs RUNNING, all in one step (``Backend.advance_each``);
+        None for one no longer queued (acked), or delivered too often
+        (dead-lettered)."""
+        fresh = [d for d in deliveries if d.attempt <= self._max_deliveries]
+        started = iter(
+            await self._backend.advance_each(
+                [d.job_id for d in fresh],
+                frozenset({JobStatus.QUEUED}),
+                JobEventType.STARTED,
+                status=JobStatus.RUNNING,
+                started_at=datetime.now(UTC),
+            )
         )
-        if started is not None:
-            return started.job
+        jobs: list[Job | None] = []
+        for delivery in deliveries:
+            if delivery.attempt > self._max_deliveries:
+                await self._dead_letter(delivery)
+                jobs.append(None)
+                continue
+            event = next(started)
+            if event is not None:
+                self._telemetry.event(event)
+                jobs.append(event.job)
+            else:
+                jobs.append(await self._not_started(delivery))
+        return jobs
+
+    async def _not_started(self, delivery: Delivery) -> Job | None:
+        """A delivered job that was not QUEUED: run again if a dead worker left it
+        RUNNING; else acked (canceled, gone, or finished) and None."""
         current = await self._backend.jobs.get(delivery.job_id)
         if current is not None and current.status is JobStatus.RUNNING:
             return current  # redelivered after its worker died: run it again

@@ -254,6 +254,41 @@ async def test_advance_changes_a_job_and_announces_it_in_one_step(backend: Backe
     assert await backend.jobs.counters() == {"submitted": 1, "succeeded": 1}
 
 
+async def test_advance_each_starts_what_is_queued_and_announces_each_once(
+    backend: Backend,
+) -> None:
+    first, running, second = make_job("1"), make_job("r"), make_job("2")
+    for job in (first, running, second):
+        await backend.jobs.create(job)
+    moved = await backend.jobs.update(
+        running.id, frozenset({JobStatus.QUEUED}), status=JobStatus.RUNNING
+    )
+    assert moved is not None
+    queued = frozenset({JobStatus.QUEUED})
+    async with backend.events.subscribe() as stream:
+        started = await backend.advance_each(
+            [first.id, running.id, new_job_id(), second.id],
+            queued,
+            JobEventType.STARTED,
+            status=JobStatus.RUNNING,
+            done=0,
+        )
+        async with asyncio.timeout(5):
+            heard = [await anext(aiter(stream)) for _ in range(2)]
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):
+                await anext(aiter(stream))
+
+    assert [None if e is None else e.job.id for e in started] == [first.id, None, None, second.id]
+    assert heard == [e for e in started if e is not None]
+    for event in heard:
+        assert (event.type, event.job.status) == (JobEventType.STARTED, JobStatus.RUNNING)
+        assert event.job.revision == first.revision + 1
+        assert await backend.jobs.get(event.job.id) == event.job
+    assert await backend.jobs.get(running.id) == moved
+    assert await backend.advance_each([], queued, JobEventType.STARTED) == []
+
+
 async def test_the_end_of_a_job_reaches_whoever_waits_for_it(backend: Backend) -> None:
     job, other = make_job("mine"), make_job("other")
     running = job.evolve(status=JobStatus.RUNNING)

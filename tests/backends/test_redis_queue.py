@@ -1,6 +1,7 @@
 """What only the Redis work queue shows: one acknowledgement settles many
 deliveries, leaving none pending for another worker to take over; callers that
-ask for the depth at once share one query."""
+ask for the depth at once share one query; jobs started together share two
+round trips, and one that changed in between is retried alone."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import pytest
 from inferql.backends import create_backend
 from inferql.backends.redis import RedisBackend
 from inferql.backends.redis.keys import WORKERS_GROUP
+from inferql.inference import ModelRef
+from inferql.jobs.model import Job, JobEventType, JobStatus, new_job_id
 from tests.conftest import SettingsFactory
 from tests.redis_server import RedisServer
 
@@ -72,3 +75,42 @@ async def test_callers_that_ask_for_the_depth_at_once_share_one_query(
 
     await redis_backend.queue.take(1, timeout=1)  # a later question gets a new answer
     assert await redis_backend.queue.depth() == 2
+
+
+async def test_a_job_changed_between_the_read_and_the_write_is_retried_alone(
+    redis_backend: RedisBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer cancels a job after ``advance_each`` read it: its swap is
+    refused, and the retry finds it CANCELED; the other job starts."""
+    store = redis_backend.jobs
+    kept, canceled = (Job(id=new_job_id(), model=ModelRef("m", "1"), texts=("t",)) for _ in "ab")
+    for job in (kept, canceled):
+        await store.create(job)
+    queued = frozenset({JobStatus.QUEUED})
+    pipeline = redis_backend.client.pipeline
+    made: list[Any] = []
+
+    def read_then_cancel(*args: Any, **kwargs: Any) -> Any:
+        pipe = pipeline(*args, **kwargs)
+        made.append(pipe)
+        if len(made) == 1:  # the read: another writer acts right after it
+            execute = pipe.execute
+
+            async def executed(raise_on_error: bool = True) -> Any:
+                found = await execute(raise_on_error)
+                await store.update(canceled.id, queued, status=JobStatus.CANCELED)
+                return found
+
+            monkeypatch.setattr(pipe, "execute", executed)
+        return pipe
+
+    monkeypatch.setattr(redis_backend.client, "pipeline", read_then_cancel)
+    started = await redis_backend.advance_each(
+        [kept.id, canceled.id], queued, JobEventType.STARTED, status=JobStatus.RUNNING
+    )
+
+    assert len(made) == 2  # one read, one write, for both jobs
+    assert started[0] is not None and started[0].job.status is JobStatus.RUNNING
+    assert started[1] is None
+    stored = await store.get(canceled.id)
+    assert stored is not None and stored.status is JobStatus.CANCELED

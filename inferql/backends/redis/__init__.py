@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -91,6 +92,16 @@ class RedisBackend:
         return await self.jobs.update_announcing(
             job_id, expect, event, known=known, batch=batch, **changes
         )
+
+    async def advance_each(
+        self,
+        job_ids: Sequence[str],
+        expect: frozenset[JobStatus],
+        event: JobEventType,
+        **changes: Any,
+    ) -> list[JobEvent | None]:
+        """Two pipelined round trips for all of them (``update_each_announcing``)."""
+        return await self.jobs.update_each_announcing(job_ids, expect, event, **changes)
 
     async def ping(self) -> None:
         async with reaching_redis():

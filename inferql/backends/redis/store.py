@@ -6,7 +6,9 @@ the work queue (the backend's ``submit``): one round trip, and never a job
 stored but not queued.
 
 ``update`` reads the job, applies the changes in Python, and writes back only
-if the stored revision is still the one it read (retrying otherwise). Given
+if the stored revision is still the one it read (retrying otherwise);
+``update_each_announcing`` does that for many jobs in two pipelined round
+trips. Given
 the copy an earlier update returned (a worker's, as it reports a job), it
 tries that copy first: one round trip instead of two while nobody else
 changed the job. The same script can publish the job's event once the write
@@ -17,6 +19,7 @@ indexes as they are met.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any
@@ -188,6 +191,45 @@ class RedisJobStore:
         job = await self._update(job_id, expect, known, changes, (event, batch))
         return None if job is None else JobEvent(event, job, batch)
 
+    async def update_each_announcing(
+        self,
+        job_ids: Sequence[str],
+        expect: frozenset[JobStatus],
+        event: JobEventType,
+        **changes: Any,
+    ) -> builtins.list[JobEvent | None]:
+        """``update_announcing`` of each job, pipelined: one read of them all, then
+        one compare-and-set of each. A job that another writer changed in between
+        is retried on its own."""
+        if not job_ids:
+            return []
+        announce = (event, None)
+        async with reaching_redis():
+            read = self._client.pipeline(transaction=False)
+            for job_id in job_ids:
+                read.hget(self._keys.job(job_id), "json")
+            stored = [None if data is None else load_job(data) for data in await read.execute()]
+            swaps = [
+                (i, job, job.evolve(**changes))
+                for i, job in enumerate(stored)
+                if job is not None and job.status in expect
+            ]
+            written: builtins.list[Any] = []
+            if swaps:
+                pipe = self._client.pipeline(transaction=False)
+                for _, job, new in swaps:
+                    keys, args = self._cas_call(job, new, announce)
+                    await self._cas(keys=keys, args=args, client=pipe)
+                written = await pipe.execute()
+        results: builtins.list[JobEvent | None] = [None] * len(job_ids)
+        for (i, job, new), applied in zip(swaps, written, strict=True):
+            results[i] = (
+                JobEvent(event, new)
+                if applied
+                else await self.update_announcing(job.id, expect, event, **changes)
+            )
+        return results
+
     async def _update(
         self,
         job_id: str,
@@ -220,30 +262,35 @@ class RedisJobStore:
     ) -> bool:
         """Write ``new`` if the stored job is still at ``job``'s revision, and then
         publish ``announce``'s event of it."""
+        keys, args = self._cas_call(job, new, announce)
+        return bool(await self._cas(keys=keys, args=args))
+
+    def _cas_call(
+        self, job: Job, new: Job, announce: tuple[JobEventType, Batch | None] | None
+    ) -> tuple[builtins.list[str], builtins.list[str | int]]:
+        """The compare-and-set script's keys and arguments for ``job`` -> ``new``."""
         event = None if announce is None else JobEvent(announce[0], new, announce[1])
         ttl = self._retention_ms if new.status.terminal else 0
         finished = new.status.terminal and not job.status.terminal
         counter = new.status.value.lower() if finished else ""
-        written = await self._cas(
-            keys=[
-                self._keys.job(job.id),
-                self._keys.job_ids_with(job.status),
-                self._keys.job_ids_with(new.status),
-                self._keys.counters,
-            ],
-            args=[
-                job.revision,
-                dump_job(new),
-                new.status.value,
-                new.revision,
-                job.id,
-                ttl,
-                counter,
-                self._keys.events if event is not None else "",
-                dump_event(event) if event is not None else "",
-            ],
-        )
-        return bool(written)
+        keys = [
+            self._keys.job(job.id),
+            self._keys.job_ids_with(job.status),
+            self._keys.job_ids_with(new.status),
+            self._keys.counters,
+        ]
+        args: builtins.list[str | int] = [
+            job.revision,
+            dump_job(new),
+            new.status.value,
+            new.revision,
+            job.id,
+            ttl,
+            counter,
+            self._keys.events if event is not None else "",
+            dump_event(event) if event is not None else "",
+        ]
+        return keys, args
 
     async def counters(self) -> dict[str, int]:
         async with reaching_redis():
