@@ -16,13 +16,14 @@ A worker runs up to ``model_calls`` model calls at once, each on its own batch
 and with ``model_threads`` threads (by default one call per core with one
 thread each: on CPUs, calls side by side get more from the cores than one call
 split across them, and a call slowed by the event loop stalls no other).
-Texts are sorted by length before the call so that a batch pads as little as
-possible. A batch's results are written and announced as soon as its call
-returns, while other batches are with the model; only a job split across
-batches waits for its earlier batches, so that its texts and events never
-overtake each other. Jobs that share no batch do not wait on one another: a
-small batch that returns first is delivered first, and its clients send their
-next requests while the longer call still runs.
+The model pads as little as it can itself (one call runs texts of like token
+lengths in passes of their own: ``MiniLMTokens.in_passes``). A batch's results
+are written and announced as soon as its call returns, while other batches
+are with the model; only a job split across batches waits for its earlier
+batches, so that its texts and events never overtake each other. Jobs that
+share no batch do not wait on one another: a small batch that returns first is
+delivered first, and its clients send their next requests while the longer
+call still runs.
 """
 
 from __future__ import annotations
@@ -325,12 +326,10 @@ class Worker:
                 raise outcome
 
     async def _predict(self, ref: ModelRef, texts: list[str]) -> list[Prediction]:
-        """One model call for ``texts``, sorted by length, answered in input order."""
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        ordered = [texts[i] for i in order]
+        """One model call for ``texts``, answered in their order."""
 
         def call() -> list[Prediction]:
-            return self._models.load(ref).predict(ordered)
+            return self._models.load(ref).predict(texts)
 
         loop = asyncio.get_running_loop()
         began = loop.time()
@@ -338,8 +337,7 @@ class Worker:
         self._wait.observe(loop.time() - began)
         if len(results) != len(texts):
             raise RuntimeError(f"model {ref} returned {len(results)} predictions for {len(texts)}")
-        by_input = sorted(zip(order, results, strict=True), key=lambda pair: pair[0])
-        return [prediction for _, prediction in by_input]
+        return results
 
     async def _report(self, item: WorkItem, batch: Batch) -> bool:
         """Store and announce a job's progress, or its result once complete;

@@ -62,7 +62,7 @@ async def test_classify_answers_repeats_from_the_cache(harness: HarnessFactory) 
         ("new one", False),
         ("cache me", True),
     ]
-    assert h.models.batches == [["and me", "cache me"], ["new one"]]
+    assert h.models.batches == [["cache me", "and me"], ["new one"]]
 
 
 async def test_a_fully_cached_submission_finishes_without_a_worker(
