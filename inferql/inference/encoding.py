@@ -91,7 +91,7 @@ class Tokenized:
 
     def rows(self, rows: npt.NDArray[np.intp]) -> Tokenized:
         """Only ``rows``, padded to the longest of them (padding is on the right)."""
-        width = int(self.lengths[rows].max())
+        width = int(self.attention_mask[rows].sum(axis=1).max())
         return Tokenized(
             self.input_ids[rows, :width],
             self.attention_mask[rows, :width],
@@ -104,7 +104,9 @@ class Tokenized:
 Pooled = tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]
 
 
-def padding_groups(lengths: Sequence[int], pass_tokens: int) -> list[npt.NDArray[np.intp]]:
+def padding_groups(
+    lengths: Sequence[int] | npt.NDArray[np.int64], pass_tokens: int
+) -> list[npt.NDArray[np.intp]]:
     """The rows of one batch split into forward passes that cost the least: a pass
     costs its rows times its longest row in tokens (every row is padded to it),
     plus ``pass_tokens``, what starting a pass costs, in tokens.
@@ -112,8 +114,9 @@ def padding_groups(lengths: Sequence[int], pass_tokens: int) -> list[npt.NDArray
     The rows are taken in order of length, so each pass holds texts of adjacent
     lengths; the cut is optimal (dynamic programming over the distinct lengths,
     O(k^2) for k of them). Rows keep their order within a pass."""
-    order = np.argsort(np.asarray(lengths), kind="stable")
-    values, counts = np.unique(np.asarray(lengths)[order], return_counts=True)
+    tokens = np.asarray(lengths)
+    order = np.argsort(tokens, kind="stable")
+    values, counts = np.unique(tokens[order], return_counts=True)
     ends = np.cumsum(counts)  # ends[j]: the rows of length values[j] or less
     starts = np.concatenate(([0], ends[:-1]))  # starts[i]: the rows shorter than values[i]
     best = np.zeros(len(values) + 1)  # best[i]: the cheapest passes over lengths 0..i-1
@@ -183,7 +186,7 @@ class MiniLMTokens:
         """``batch`` encoded by ``forward`` in the passes :func:`padding_groups`
         chooses, the rows put back in order. Padding is masked, so a text's vector
         is the same whichever pass it is in."""
-        groups = padding_groups(batch.lengths.tolist(), self.PASS_TOKENS)
+        groups = padding_groups(batch.lengths, self.PASS_TOKENS)
         if len(groups) == 1:
             vectors, middle = forward(batch)
             return Encoded(vectors, batch.truncated, middle)

@@ -100,7 +100,8 @@ class RedisBackend:
         event: JobEventType,
         **changes: Any,
     ) -> list[JobEvent | None]:
-        """Two pipelined round trips for all of them (``update_each_announcing``)."""
+        """A few pipelined round trips for all of them, not two per job
+        (``update_each_announcing``)."""
         return await self.jobs.update_each_announcing(job_ids, expect, event, **changes)
 
     async def ping(self) -> None:

@@ -6,15 +6,14 @@ the work queue (the backend's ``submit``): one round trip, and never a job
 stored but not queued.
 
 ``update`` reads the job, applies the changes in Python, and writes back only
-if the stored revision is still the one it read (retrying otherwise);
-``update_each_announcing`` does that for many jobs in two pipelined round
-trips. Given
+if the stored revision is still the one it read (retrying otherwise). Given
 the copy an earlier update returned (a worker's, as it reports a job), it
 tries that copy first: one round trip instead of two while nobody else
-changed the job. The same script can publish the job's event once the write
-is done (``update_announcing``), so that no change goes unannounced. Finished
-jobs get a TTL (the retention setting); ids of expired jobs are pruned from the
-indexes as they are met.
+changed the job. ``update_each_announcing`` updates many jobs with one
+pipelined read and one pipeline of compare-and-sets. The same script can
+publish the job's event once the write is done (``update_announcing``), so
+that no change goes unannounced. Finished jobs get a TTL (the retention
+setting); ids of expired jobs are pruned from the indexes as they are met.
 """
 
 from __future__ import annotations
@@ -199,8 +198,9 @@ class RedisJobStore:
         **changes: Any,
     ) -> builtins.list[JobEvent | None]:
         """``update_announcing`` of each job, pipelined: one read of them all, then
-        one compare-and-set of each. A job that another writer changed in between
-        is retried on its own."""
+        one compare-and-set of each (redis-py first checks that the script is
+        loaded: one more round trip). A job that another writer changed in
+        between is retried on its own."""
         if not job_ids:
             return []
         announce = (event, None)
