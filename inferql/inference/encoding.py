@@ -115,6 +115,8 @@ def padding_groups(
     lengths; the cut is optimal (dynamic programming over the distinct lengths,
     O(k^2) for k of them). Rows keep their order within a pass."""
     tokens = np.asarray(lengths)
+    if tokens.min() == tokens.max():  # one text, or all alike: nothing to cut
+        return [np.arange(len(tokens))]
     order = np.argsort(tokens, kind="stable")
     values, counts = np.unique(tokens[order], return_counts=True)
     ends = np.cumsum(counts)  # ends[j]: the rows of length values[j] or less

@@ -194,38 +194,35 @@ class Worker:
     async def _fill(self, timeout: float) -> None:
         """Take jobs from the queue into the batcher, waiting up to ``timeout``."""
         room = max(1, self._batcher.max_texts - self._batcher.pending_texts)
-        deliveries = await self._backend.queue.take(room, timeout)
-        for delivery, job in zip(deliveries, await self._start(deliveries), strict=True):
+        for delivery, job in await self._start(await self._backend.queue.take(room, timeout)):
             if job is not None:
                 self._batcher.add(job, delivery)
 
-    async def _start(self, deliveries: Sequence[Delivery]) -> list[Job | None]:
-        """Mark delivered jobs RUNNING, all in one step (``Backend.advance_each``);
-        None for one no longer queued (acked), or delivered too often
-        (dead-lettered)."""
-        fresh = [d for d in deliveries if d.attempt <= self._max_deliveries]
-        started = iter(
-            await self._backend.advance_each(
-                [d.job_id for d in fresh],
-                frozenset({JobStatus.QUEUED}),
-                JobEventType.STARTED,
-                status=JobStatus.RUNNING,
-                started_at=datetime.now(UTC),
-            )
-        )
-        jobs: list[Job | None] = []
+    async def _start(self, deliveries: Sequence[Delivery]) -> list[tuple[Delivery, Job | None]]:
+        """Mark delivered jobs RUNNING, all in one step (``Backend.advance_each``):
+        each with its job, None for one no longer queued (acked). A job delivered
+        too often is dead-lettered instead, and left out."""
+        fresh: list[Delivery] = []
         for delivery in deliveries:
             if delivery.attempt > self._max_deliveries:
                 await self._dead_letter(delivery)
-                jobs.append(None)
-                continue
-            event = next(started)
-            if event is not None:
-                self._telemetry.event(event)
-                jobs.append(event.job)
             else:
-                jobs.append(await self._not_started(delivery))
-        return jobs
+                fresh.append(delivery)
+        events = await self._backend.advance_each(
+            [d.job_id for d in fresh],
+            frozenset({JobStatus.QUEUED}),
+            JobEventType.STARTED,
+            status=JobStatus.RUNNING,
+            started_at=datetime.now(UTC),
+        )
+        started: list[tuple[Delivery, Job | None]] = []
+        for delivery, event in zip(fresh, events, strict=True):
+            if event is None:
+                started.append((delivery, await self._not_started(delivery)))
+            else:
+                self._telemetry.event(event)
+                started.append((delivery, event.job))
+        return started
 
     async def _not_started(self, delivery: Delivery) -> Job | None:
         """A delivered job that was not QUEUED: run again if a dead worker left it
