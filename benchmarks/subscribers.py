@@ -8,7 +8,8 @@ has seen every job's terminal event.
 Prints one JSON object: the time from the first submission to the last terminal
 event, and each event's delivery latency (arrival here minus the time the job's
 record says it happened: ``createdAt``, ``startedAt`` or ``finishedAt``, on the
-same machine's clock), with this process's CPU. Latencies include this process's
+same machine's clock), with this process's CPU and, given ``--server-pid``, the
+server's over the same span (its websocket handshakes left out). Latencies include this process's
 own lag in reading 1,000 sockets on a shared CPU: they are upper bounds.
 """
 
@@ -23,10 +24,11 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import uvloop
 import websockets
 
 from benchmarks.load import Connection, percentile
-from benchmarks.procs import own_cpu_seconds
+from benchmarks.procs import cpu_seconds, own_cpu_seconds
 from benchmarks.texts import make_texts
 
 SUBSCRIPTION = (
@@ -89,6 +91,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     texts = make_texts(args.jobs * args.texts_per_job, seed=args.seed)
     connections = [Connection(parts.hostname or "127.0.0.1", parts.port or 80) for _ in range(8)]
     first_submit = time.monotonic()
+    server_before = cpu_seconds(args.server_pid) if args.server_pid else None
 
     async def submit(i: int, connection: Connection) -> None:
         chunk = texts[i * args.texts_per_job : (i + 1) * args.texts_per_job]
@@ -108,6 +111,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
         await asyncio.gather(*(submitter(k) for k in range(len(connections))))
     await asyncio.wait_for(asyncio.gather(*tasks), timeout=args.timeout)
+    server_cpu = {}
+    if server_before is not None:  # from the first submission to the last terminal event
+        server_cpu["server_delivery_cpu_s"] = cpu_seconds(args.server_pid) - server_before
     for connection in connections:
         connection.close()
     return {
@@ -121,6 +127,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "delivery_p99_ms": 1000 * percentile(latencies, 0.99),
         "delivery_max_ms": 1000 * max(latencies),
         "load_cpu_s": own_cpu_seconds() - cpu_before,
+        **server_cpu,
     }
 
 
@@ -133,7 +140,11 @@ def main() -> None:
     parser.add_argument("--spacing", type=float, default=0.0, help="seconds between jobs")
     parser.add_argument("--seed", type=int, default=50)
     parser.add_argument("--timeout", type=float, default=120)
-    result = asyncio.run(run(parser.parse_args()))
+    parser.add_argument("--server-pid", type=int, default=None, help="report its CPU")
+    # On uvloop, as the load generator: reading 1,000 sockets costs this process
+    # less of the cores it shares with the server, and adds less to the latencies.
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        result = runner.run(run(parser.parse_args()))
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
 
