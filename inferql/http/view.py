@@ -41,6 +41,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from inferql.errors import BadRequestError, ErrorCode, InferqlError, PayloadTooLargeError
 from inferql.http.media import MediaType, is_json_body, negotiate
+from inferql.http.messages import MessageEncoder
 from inferql.http.shared_streams import SharedStreams
 from inferql.http.status import code_headers, request_error_status
 from inferql.http.websocket import PingingTransportWSHandler
@@ -68,6 +69,12 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.services = services
         self.shared_streams = SharedStreams(schema, buffer=settings.subscriber_buffer)
+        self._encode_message = MessageEncoder()
+
+    def encode_json(self, data: object) -> str:
+        """Responses and websocket messages as compact JSON; a shared
+        subscription's result is encoded once for all its sockets."""
+        return self._encode_message(data)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

@@ -54,9 +54,11 @@ async def test_sockets_with_one_query_and_caller_share_each_execution(
 
     monkeypatch.setattr(job_types.JobEvent, "from_domain", counting)
     sockets = [GraphQLWebSocket(server.ws_url) for _ in range(4)]
+    # Each socket's own operation id, spliced around the one encoded payload.
+    ids = ["1", 'a "quoted" id', "\u00fcber-7", "1"]
     for i, ws in enumerate(sockets):
         await ws.__aenter__()
-        await ws.subscribe("1", EVENTS if i < 3 else OTHER)
+        await ws.subscribe(ids[i], EVENTS if i < 3 else OTHER)
     try:
         await asyncio.sleep(0.3)  # the subscribe messages are read by the server
         async with httpx.AsyncClient(base_url=server.url) as client:
@@ -68,6 +70,7 @@ async def test_sockets_with_one_query_and_caller_share_each_execution(
         for ws in sockets:
             await ws.__aexit__()
 
+    assert [message["id"] for message in messages] == ids
     for message in messages[:3]:
         assert message["payload"]["data"]["jobEvents"] == {
             "type": "QUEUED",
