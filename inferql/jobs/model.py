@@ -6,9 +6,10 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
+from operator import attrgetter
 
 from inferql.inference import ModelRef, Prediction
 from inferql.security.caller import LOCAL_OWNER
@@ -79,9 +80,20 @@ class Job:
     def total(self) -> int:
         return len(self.texts)
 
+    def copy_with(self, **changes: object) -> Job:
+        """A copy with ``changes`` applied (``dataclasses.replace``, which reads
+        the fields' definitions on every call: twice as slow, three times a job)."""
+        values = dict(zip(_JOB_FIELDS, _job_values(self), strict=True))
+        values.update(changes)
+        return Job(**values)
+
     def evolve(self, **changes: object) -> Job:
         """A copy with ``changes`` applied and the revision bumped."""
-        return replace(self, revision=self.revision + 1, **changes)  # type: ignore[arg-type]
+        return self.copy_with(revision=self.revision + 1, **changes)
+
+
+_JOB_FIELDS = tuple(f.name for f in fields(Job))
+_job_values = attrgetter(*_JOB_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)

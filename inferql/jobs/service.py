@@ -15,7 +15,7 @@ import asyncio
 import base64
 import binascii
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from inferql.backends.base import Backend
@@ -224,8 +224,7 @@ class JobService:
 
     def _identified(self, template: Job) -> Job:
         """``template`` as a new job: its id, and the request it came from."""
-        return replace(
-            template,
+        return template.copy_with(
             id=new_job_id(),
             request_id=self._telemetry.request_id(),
             trace_parent=self._telemetry.trace_parent(),
@@ -238,8 +237,7 @@ class JobService:
 
     async def _create_finished(self, template: Job, predictions: list[Prediction]) -> Job:
         now = datetime.now(UTC)
-        job = replace(
-            template,
+        job = template.copy_with(
             id=new_job_id(),
             status=JobStatus.SUCCEEDED,
             created_at=now,
