@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from benchmarks.procs import Server, bench_env, rss_mb
+from benchmarks.procs import Server, bench_env, rss_mb, wait_idle
 
 
 @dataclass(frozen=True)
@@ -78,16 +78,21 @@ def interleaved(
     """Load every server in turn, ``config.rounds`` times per client count, so that
     the machine's noise (the cores are shared) falls on all of them alike; each
     figure is the mean over the rounds. Each round starts one server further on,
-    so that no server is always loaded first, or always right after another."""
+    so that no server is always loaded first, or always right after another.
+    Every run, and ``between``, starts once the servers are idle: none is still
+    working off the requests the run before it left in flight."""
     out: dict[str, dict[str, Any]] = {name: {} for name in servers}
     indexed = list(enumerate(servers.items()))
+    pids = [server.pid for server in servers.values()]
     for n in clients:
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
         for round_ in range(config.rounds):
             if between is not None:
+                wait_idle(pids)
                 between()
             shift = round_ % len(indexed)
             for i, (name, server) in indexed[shift:] + indexed[:shift]:
+                wait_idle(pids)
                 runs[name].append(
                     measured(
                         server.pid,

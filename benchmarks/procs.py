@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -29,6 +29,23 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as handle:
         fields = handle.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def wait_idle(
+    pids: Iterable[int], *, share: float = 0.05, window: float = 0.25, timeout: float = 10.0
+) -> float:
+    """Wait until ``pids`` together use less than ``share`` of a core over
+    ``window`` seconds, at most ``timeout``: a server goes on with the requests a
+    load run left in flight after its clients have gone, for up to a model call
+    of each. Returns the seconds waited."""
+    pids = list(pids)
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        before = sum(cpu_seconds(pid) for pid in pids)
+        time.sleep(window)
+        if sum(cpu_seconds(pid) for pid in pids) - before < share * window:
+            break
+    return time.monotonic() - began
 
 
 def own_cpu_seconds() -> float:
