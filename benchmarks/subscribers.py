@@ -9,8 +9,8 @@ Prints one JSON object: the time from the first submission to the last terminal
 event, and each event's delivery latency (arrival here minus the time the job's
 record says it happened: ``createdAt``, ``startedAt`` or ``finishedAt``, on the
 same machine's clock), with this process's CPU and, given ``--server-pid``, the
-server's over the same span (its websocket handshakes left out). Latencies include this process's
-own lag in reading 1,000 sockets on a shared CPU: they are upper bounds.
+server's over the same span (its websocket handshakes left out). Latencies
+include this process's own lag in reading 1,000 sockets on a shared CPU: they are upper bounds.
 """
 
 from __future__ import annotations

@@ -81,8 +81,9 @@ class Job:
         return len(self.texts)
 
     def copy_with(self, **changes: object) -> Job:
-        """A copy with ``changes`` applied (``dataclasses.replace``, which reads
-        the fields' definitions on every call: twice as slow, three times a job)."""
+        """A copy with ``changes`` applied: what ``dataclasses.replace`` does, at
+        half its cost (it reads the fields' definitions on every call, and a
+        classify copies its job three times)."""
         values = dict(zip(_JOB_FIELDS, _job_values(self), strict=True))
         values.update(changes)
         return Job(**values)
