@@ -35,23 +35,19 @@ import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
-from typing import Any
 
-from inferql.backends.base import Backend, Delivery
+from inferql.backends.base import Backend
 from inferql.errors import ErrorCode, InferqlError, UnavailableError
 from inferql.inference import ModelProvider, ModelRef, Prediction
-from inferql.jobs import webhooks
 from inferql.jobs.batcher import Batcher, BatchWait, Slice, WorkItem
-from inferql.jobs.model import Batch, Job, JobError, JobEvent, JobEventType, JobStatus
+from inferql.jobs.intake import Intake
+from inferql.jobs.model import Job
+from inferql.jobs.outcomes import Outcomes
 from inferql.observability.jobs import JobTelemetry
 from inferql.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-_RUNNING = frozenset({JobStatus.RUNNING})
-# The ends a worker reaches, and the event of each.
-_FINISHED = {JobStatus.SUCCEEDED: JobEventType.SUCCEEDED, JobStatus.FAILED: JobEventType.FAILED}
 # How long an idle worker blocks on the queue before it looks at its stop flag.
 _IDLE_POLL_S = 0.5
 # Waits between attempts while the backend is unreachable.
@@ -67,7 +63,6 @@ class Worker:
             settings.batch_wait, settings.max_wait_ms / 1000, settings.batch_wait_fraction
         )
         self._batcher = Batcher(settings.max_batch_texts, settings.max_batch_tokens)
-        self._max_deliveries = settings.max_deliveries
         calls, _ = settings.model_parallelism
         self._executor = ThreadPoolExecutor(max_workers=calls, thread_name_prefix="inferql-model")
         # Model calls that may run at once, and how many do.
@@ -75,6 +70,8 @@ class Worker:
         self._in_flight = 0
         self._stopping = asyncio.Event()
         self._telemetry = JobTelemetry(settings)
+        self._intake = Intake(backend, self._telemetry, settings.max_deliveries)
+        self._outcomes = Outcomes(backend, self._telemetry, self._batcher)
         # Every batch in flight: its model call, then its results written. A job
         # split across batches names the last of them, which its next one awaits.
         self._delivering: set[asyncio.Task[None]] = set()
@@ -194,75 +191,9 @@ class Worker:
     async def _fill(self, timeout: float) -> None:
         """Take jobs from the queue into the batcher, waiting up to ``timeout``."""
         room = max(1, self._batcher.max_texts - self._batcher.pending_texts)
-        for delivery, job in await self._start(await self._backend.queue.take(room, timeout)):
-            if job is not None:
-                self._batcher.add(job, delivery)
-
-    async def _start(self, deliveries: Sequence[Delivery]) -> list[tuple[Delivery, Job | None]]:
-        """Mark delivered jobs RUNNING, all in one step (``Backend.advance_each``):
-        each with its job, None for one no longer queued (acked). A job delivered
-        too often is dead-lettered instead, and left out."""
-        fresh: list[Delivery] = []
-        for delivery in deliveries:
-            if delivery.attempt > self._max_deliveries:
-                await self._dead_letter(delivery)
-            else:
-                fresh.append(delivery)
-        events = await self._backend.advance_each(
-            [d.job_id for d in fresh],
-            frozenset({JobStatus.QUEUED}),
-            JobEventType.STARTED,
-            status=JobStatus.RUNNING,
-            started_at=datetime.now(UTC),
-        )
-        started: list[tuple[Delivery, Job | None]] = []
-        for delivery, event in zip(fresh, events, strict=True):
-            if event is None:
-                started.append((delivery, await self._not_started(delivery)))
-            else:
-                self._telemetry.event(event)
-                started.append((delivery, event.job))
-        return started
-
-    async def _not_started(self, delivery: Delivery) -> Job | None:
-        """A delivered job that was not QUEUED: run again if a dead worker left it
-        RUNNING; else acked (canceled, gone, or finished) and None."""
-        current = await self._backend.jobs.get(delivery.job_id)
-        if current is not None and current.status is JobStatus.RUNNING:
-            return current  # redelivered after its worker died: run it again
-        if current is not None and current.status in _FINISHED and delivery.attempt > 1:
-            await self._announce_again(current)
-        await self._backend.queue.ack(delivery)  # canceled, gone, or finished
-        return None
-
-    async def _announce_again(self, job: Job) -> None:
-        """A job that its worker finished and then died before acking: it may have
-        died before announcing the end, or before queueing the webhook. Do both
-        again; subscribers drop an event they have had (its revision is not
-        newer), and a webhook keeps its id, by which receivers drop repeats."""
-        logger.info("job %s ended before its worker died; announcing its end again", job.id)
-        await self._backend.events.publish(JobEvent(_FINISHED[job.status], job))
-        await webhooks.enqueue(self._backend, job)
-
-    async def _dead_letter(self, delivery: Delivery) -> None:
-        """Give up on a job whose workers died every time they ran it."""
-        reason = (
-            f"Gave up after {delivery.attempt - 1} deliveries: every worker that took this "
-            "job stopped before finishing it."
-        )
-        job = await self._backend.jobs.update(
-            delivery.job_id,
-            frozenset({JobStatus.QUEUED, JobStatus.RUNNING}),
-            status=JobStatus.FAILED,
-            error=JobError(ErrorCode.INTERNAL.value, reason),
-            finished_at=datetime.now(UTC),
-        )
-        if job is None:  # it finished after all (or is gone): nothing to give up
-            await self._backend.queue.ack(delivery)
-            return
-        logger.error("job %s: %s", delivery.job_id, reason)
-        await self._backend.queue.dead_letter(delivery, reason)
-        await self._publish(JobEvent(JobEventType.FAILED, job))
+        taken = await self._backend.queue.take(room, timeout)
+        for delivery, job in await self._intake.start(taken):
+            self._batcher.add(job, delivery)
 
     async def _run_batch(self, batch: Sequence[Slice]) -> list[Callable[[], Awaitable[None]]]:
         """One model call per model in ``batch``; what each outcome needs written."""
@@ -276,42 +207,18 @@ class Worker:
                 with self._telemetry.model_call(ref, _jobs_of(pieces), len(texts)) as call:
                     predictions = await self._predict(ref, texts)
             except InferqlError as error:
-                deliveries.append(
-                    functools.partial(self._fail, _items_of(pieces), error.code, error.message)
-                )
-                continue
+                code, message = error.code, error.message
             except Exception:
                 logger.exception("model %s failed on a batch of %d texts", ref, len(texts))
-                message = "The model failed on this job's batch."
+                code, message = ErrorCode.INTERNAL, "The model failed on this job's batch."
+            else:
                 deliveries.append(
-                    functools.partial(self._fail, _items_of(pieces), ErrorCode.INTERNAL, message)
+                    functools.partial(self._outcomes.deliver, ref, pieces, texts, predictions, call)
                 )
                 continue
-            deliveries.append(
-                functools.partial(self._deliver, ref, pieces, texts, predictions, call)
-            )
+            fail = functools.partial(self._outcomes.fail, _items_of(pieces), code, message)
+            deliveries.append(fail)
         return deliveries
-
-    async def _deliver(
-        self,
-        ref: ModelRef,
-        pieces: list[Slice],
-        texts: list[str],
-        predictions: list[Prediction],
-        call: Batch,
-    ) -> None:
-        """Cache, store and announce one model call's results, job by job; then
-        acknowledge the jobs it finished, together."""
-        await self._backend.cache.put_many(ref, texts, predictions)
-        offset = 0
-        finished: list[WorkItem] = []
-        for piece in pieces:
-            count = piece.end - piece.start
-            piece.item.predictions.extend(predictions[offset : offset + count])
-            offset += count
-            if await self._report(piece.item, call):
-                finished.append(piece.item)
-        await self._finish(finished)
 
     async def _settle(self) -> None:
         """Wait for the deliveries in flight; raise the error of one that failed."""
@@ -335,81 +242,6 @@ class Worker:
         if len(results) != len(texts):
             raise RuntimeError(f"model {ref} returned {len(results)} predictions for {len(texts)}")
         return results
-
-    async def _report(self, item: WorkItem, batch: Batch) -> bool:
-        """Store and announce a job's progress, or its result once complete;
-        whether the worker is done with the job (finished, or canceled)."""
-        job_id = item.job.id
-        if item.done < item.job.total:
-            event = await self._advance(
-                job_id, _RUNNING, JobEventType.PROGRESS, known=item.job, batch=batch, done=item.done
-            )
-        else:
-            event = await self._advance(
-                job_id,
-                _RUNNING,
-                JobEventType.SUCCEEDED,
-                known=item.job,
-                batch=batch,
-                status=JobStatus.SUCCEEDED,
-                done=item.done,
-                predictions=tuple(item.predictions),
-                finished_at=datetime.now(UTC),
-            )
-        if event is None:  # canceled while it ran: its result is discarded
-            return True
-        item.job = event.job
-        if event.type.terminal:
-            await webhooks.enqueue(self._backend, event.job)  # before the ack
-            return True
-        return False
-
-    async def _fail(self, items: Sequence[WorkItem], code: ErrorCode, message: str) -> None:
-        for item in items:
-            failed = await self._advance(
-                item.job.id,
-                _RUNNING,
-                JobEventType.FAILED,
-                known=item.job,
-                status=JobStatus.FAILED,
-                error=JobError(code.value, message),
-                finished_at=datetime.now(UTC),
-            )
-            if failed is not None:
-                await webhooks.enqueue(self._backend, failed.job)
-        await self._finish(items)
-
-    async def _finish(self, items: Sequence[WorkItem]) -> None:
-        """Forget jobs the worker is done with and acknowledge them (one round trip)."""
-        if not items:
-            return
-        for item in items:
-            self._batcher.remove(item.job.id)
-        await self._backend.queue.ack(*(item.delivery for item in items))
-        for item in items:
-            self._telemetry.released(item.job)
-
-    async def _publish(self, event: JobEvent) -> None:
-        await self._backend.events.publish(event)
-        self._telemetry.event(event)
-
-    async def _advance(
-        self,
-        job_id: str,
-        expect: frozenset[JobStatus],
-        event: JobEventType,
-        *,
-        known: Job | None = None,
-        batch: Batch | None = None,
-        **changes: Any,
-    ) -> JobEvent | None:
-        """Change a job and announce it in one step (``Backend.advance``)."""
-        announced = await self._backend.advance(
-            job_id, expect, event, known=known, batch=batch, **changes
-        )
-        if announced is not None:
-            self._telemetry.event(announced)
-        return announced
 
 
 def _failed(task: asyncio.Task[None]) -> bool:

@@ -5,6 +5,8 @@ one), dead letters, and a cache shared by every replica."""
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -14,12 +16,16 @@ from inferql.backends import create_backend
 from inferql.backends.redis import RedisBackend
 from inferql.inference import LabelScore, Prediction
 from inferql.jobs.model import JobEventType, JobStatus
+from inferql.security.apikeys import new_webhook_secret
+from inferql.security.caller import LOCAL_CALLER
 from tests.conftest import Harness, SettingsFactory
 from tests.processes import RedisInspector
 from tests.redis_server import RedisServer
 from tests.support import CountingModels
 
 RedisHarness = Callable[..., Harness]
+# Webhooks to this machine are allowed; no harness runs a dispatcher, so they stay queued.
+WEBHOOKS = {"webhook_allow_private": True}
 
 
 @pytest.fixture
@@ -139,8 +145,9 @@ async def test_a_live_worker_keeps_its_claim_through_a_slow_batch(
 async def test_a_job_delivered_too_often_is_dead_lettered_and_failed(
     redis_harness: RedisHarness,
 ) -> None:
-    api = redis_harness(start=False, claim_idle_ms=100, max_deliveries=2)
-    job = await api.service.submit(["poison"])
+    api = redis_harness(start=False, claim_idle_ms=100, max_deliveries=2, **WEBHOOKS)
+    await api.backend.api_keys.set_webhook_secret(LOCAL_CALLER.owner, new_webhook_secret())
+    job = await api.service.submit(["poison"], webhook_url="http://127.0.0.1:9/hook")
     assert await take_and_die(api) == 1
     await asyncio.sleep(0.15)
     assert await take_and_die(api) == 2
@@ -157,6 +164,9 @@ async def test_a_job_delivered_too_often_is_dead_lettered_and_failed(
     assert await backend.client.xlen(backend.keys.dead_letters) == 1
     counters = await backend.jobs.counters()
     assert counters["dead_lettered"] == 1 and counters.get("failed") == 1
+    (webhook,) = await backend.webhooks.take(now=time.time() + 1, limit=10, lease_s=1)
+    assert webhook.job_id == job.id
+    assert json.loads(webhook.payload)["type"] == "job.failed"
 
 
 async def test_one_worker_batches_the_jobs_of_every_replica(redis_harness: RedisHarness) -> None:
