@@ -7,7 +7,7 @@ from datetime import datetime
 import strawberry
 
 from inferql.jobs import model as domain
-from inferql.jobs.service import JobPage
+from inferql.jobs.reading import JobPage
 from inferql.schema.prediction import ModelRef, Prediction
 
 JobStatus = strawberry.enum(

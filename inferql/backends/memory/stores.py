@@ -1,0 +1,140 @@
+"""The embedded stores beside the job path: the inference cache, idempotency
+records, the webhook outbox and persisted queries. Atomic as the job path is:
+no method awaits between reading and writing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+
+from inferql.backends.base import (
+    IdempotencyRecord,
+    WebhookDelivery,
+)
+from inferql.inference import ModelRef, Prediction
+
+
+class MemoryPredictionCache:
+    """An LRU of predictions keyed by (model name@version, text)."""
+
+    def __init__(self, *, ttl: float, max_entries: int) -> None:
+        self._entries: OrderedDict[tuple[ModelRef, str], tuple[float, Prediction]] = OrderedDict()
+        self._ttl = ttl
+        self._max_entries = max_entries
+
+    async def get_many(self, model: ModelRef, texts: Sequence[str]) -> list[Prediction | None]:
+        if not self._entries:  # empty, or the cache is off
+            return [None] * len(texts)
+        return list(self._lookup(model, texts))
+
+    def _lookup(self, model: ModelRef, texts: Sequence[str]) -> Iterator[Prediction | None]:
+        now = time.monotonic()
+        for text in texts:
+            entry = self._entries.get((model, text))
+            if entry is None or entry[0] < now:
+                yield None
+                continue
+            self._entries.move_to_end((model, text))
+            yield entry[1]
+
+    async def put_many(
+        self, model: ModelRef, texts: Sequence[str], predictions: Sequence[Prediction]
+    ) -> None:
+        if self._ttl <= 0 or self._max_entries <= 0:
+            return
+        expires = time.monotonic() + self._ttl
+        for text, prediction in zip(texts, predictions, strict=True):
+            self._entries[(model, text)] = (expires, replace(prediction, cached=True))
+            self._entries.move_to_end((model, text))
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
+
+class MemoryIdempotencyStore:
+    def __init__(self) -> None:
+        self._records: dict[tuple[str, str], tuple[float, IdempotencyRecord]] = {}
+        self._claims = 0
+
+    async def claim(
+        self, owner: str, key: str, fingerprint: str, *, lock_s: float
+    ) -> IdempotencyRecord | None:
+        now = time.monotonic()
+        found = self._records.get((owner, key))
+        if found is not None and found[0] > now:
+            return found[1]
+        self._records[(owner, key)] = (now + lock_s, IdempotencyRecord(fingerprint))
+        self._expire(now)
+        return None
+
+    async def complete(
+        self, owner: str, key: str, job_id: str | None, *, retention_s: float
+    ) -> None:
+        found = self._records.get((owner, key))
+        if found is not None:
+            record = replace(found[1], done=True, job_id=job_id)
+            self._records[(owner, key)] = (time.monotonic() + retention_s, record)
+
+    async def release(self, owner: str, key: str) -> None:
+        found = self._records.get((owner, key))
+        if found is not None and not found[1].done:
+            del self._records[(owner, key)]
+
+    def _expire(self, now: float) -> None:
+        # Lapsed records are harmless (a claim overwrites them); sweep now and then.
+        self._claims += 1
+        if self._claims % 256 == 0:
+            for scope in [s for s, (expires, _) in self._records.items() if expires <= now]:
+                del self._records[scope]
+
+
+class MemoryWebhookOutbox:
+    def __init__(self) -> None:
+        self._due: dict[str, tuple[float, WebhookDelivery]] = {}
+
+    async def add(self, delivery: WebhookDelivery, *, due: float) -> None:
+        self._due[delivery.id] = (due, delivery)
+
+    async def take(self, *, now: float, limit: int, lease_s: float) -> list[WebhookDelivery]:
+        ready = sorted((d for d in self._due.values() if d[0] <= now), key=lambda d: d[0])
+        taken = [delivery for _, delivery in ready[:limit]]
+        for delivery in taken:
+            self._due[delivery.id] = (now + lease_s, delivery)
+        return taken
+
+    async def reschedule(self, delivery: WebhookDelivery, *, due: float) -> None:
+        if delivery.id in self._due:
+            self._due[delivery.id] = (due, delivery)
+
+    async def remove(self, delivery_id: str) -> None:
+        self._due.pop(delivery_id, None)
+
+    async def pending(self) -> int:
+        return len(self._due)
+
+
+class MemoryPersistedQueryStore:
+    """An LRU of query documents by hash; an entry lives ``ttl`` seconds after it
+    was last stored or read."""
+
+    def __init__(self, *, ttl: float, max_entries: int) -> None:
+        self._entries: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self._ttl = ttl
+        self._max_entries = max_entries
+
+    async def get(self, sha256: str) -> str | None:
+        entry = self._entries.get(sha256)
+        now = time.monotonic()
+        if entry is None or entry[0] < now:
+            return None
+        self._entries[sha256] = (now + self._ttl, entry[1])
+        self._entries.move_to_end(sha256)
+        return entry[1]
+
+    async def put(self, sha256: str, document: str) -> None:
+        self._entries[sha256] = (time.monotonic() + self._ttl, document)
+        self._entries.move_to_end(sha256)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
