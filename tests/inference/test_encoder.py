@@ -1,5 +1,5 @@
 """The real encoders, on both runtimes: shape, normalisation, batch independence,
-passes by length, truncation."""
+passes by length, truncation; torch's traced graph against eager torch."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import numpy.typing as npt
 import pytest
 import torch
 
-from inferql.inference.encoder import MiniLMEncoder
+from inferql.inference.encoder import Layers, MiniLMEncoder
 from inferql.inference.encoding import Encoded, Pooled, Tokenized
 from inferql.inference.onnx_encoder import OnnxMiniLMEncoder
 
@@ -133,10 +133,10 @@ class _RecordingModel:
     def __init__(self, model: Any, log: list[int], hold: threading.Event) -> None:
         self._model, self._log, self._hold = model, log, hold
 
-    def __call__(self, **inputs: Any) -> Any:
+    def __call__(self, *inputs: Any) -> Any:
         self._log.append(torch.get_num_threads())
         self._hold.wait(10)
-        return self._model(**inputs)
+        return self._model(*inputs)
 
 
 def test_a_torch_call_alone_gets_the_lone_threads_and_calls_side_by_side_one_share(
@@ -146,7 +146,7 @@ def test_a_torch_call_alone_gets_the_lone_threads_and_calls_side_by_side_one_sha
     hold = threading.Event()
     recording = MiniLMEncoder(
         encoder._tokenizer,
-        cast(torch.nn.Module, _RecordingModel(encoder._model, log, hold)),
+        cast(Layers, _RecordingModel(encoder._model, log, hold)),
         max_tokens=encoder.max_tokens,
         dimension=encoder.dimension,
         threads=1,
@@ -173,3 +173,22 @@ def test_a_torch_call_alone_gets_the_lone_threads_and_calls_side_by_side_one_sha
     assert log == [2, 2, 1]
     for result in results:  # the thread count does not change the embeddings
         np.testing.assert_allclose(result.vectors, alone.vectors, atol=1e-5)
+
+
+def test_the_traced_graph_gives_what_eager_torch_gives(encoder: MiniLMEncoder) -> None:
+    eager = MiniLMEncoder.load(traced=False)
+    window = "word " * 300  # truncated to the window
+    batches = [
+        ["one text, nothing padded"],
+        SHORT,  # padded, one pass
+        SHORT + LONGER,  # passes by length
+        [window, "x"],  # the whole window beside one token
+    ]
+    assert not isinstance(eager._model, torch.jit.ScriptModule)
+    assert isinstance(encoder._model, torch.jit.ScriptModule)
+    for texts in batches:
+        traced, reference = encoder.encode(texts), eager.encode(texts)
+        np.testing.assert_allclose(traced.vectors, reference.vectors, atol=1e-6)
+        assert traced.middle is not None and reference.middle is not None
+        np.testing.assert_allclose(traced.middle, reference.middle, atol=1e-6)
+        assert traced.truncated == reference.truncated
