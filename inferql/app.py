@@ -31,7 +31,7 @@ from inferql.http.view import GraphQLView
 from inferql.inference import ModelProvider
 from inferql.inference.catalog import Catalog
 from inferql.jobs.service import JobService
-from inferql.jobs.webhooks import WebhookDispatcher
+from inferql.jobs.webhook_dispatcher import WebhookDispatcher
 from inferql.jobs.worker import Worker
 from inferql.observability import metrics
 from inferql.observability.middleware import RequestMiddleware

@@ -15,7 +15,7 @@ import signal
 from inferql.backends import create_backend
 from inferql.heap import freeze_startup_objects
 from inferql.inference.catalog import Catalog
-from inferql.jobs.webhooks import WebhookDispatcher
+from inferql.jobs.webhook_dispatcher import WebhookDispatcher
 from inferql.jobs.worker import Worker
 from inferql.observability.metrics import serve_metrics
 from inferql.observability.tracing import configure_tracing

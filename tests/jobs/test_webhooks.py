@@ -16,7 +16,7 @@ from inferql.errors import BadUserInputError
 from inferql.jobs import webhooks
 from inferql.jobs.model import JobStatus
 from inferql.jobs.service import JobService
-from inferql.jobs.webhooks import WebhookDispatcher
+from inferql.jobs.webhook_dispatcher import WebhookDispatcher
 from inferql.security.apikeys import new_webhook_secret
 from inferql.security.caller import Caller
 from tests.conftest import HarnessFactory, SettingsFactory

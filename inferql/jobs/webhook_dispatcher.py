@@ -1,0 +1,161 @@
+"""The webhook dispatcher: it takes due deliveries from the backend's outbox,
+POSTs each to the address its destination was checked to resolve to, signed
+with the owner's secret (:mod:`inferql.jobs.webhooks`), and retries a failure
+with exponential backoff up to ``webhook_max_attempts``. It runs beside each
+worker; deliveries are leased, so one whose dispatcher died is sent again by
+the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import httpx
+
+from inferql.backends.base import Backend, WebhookDelivery
+from inferql.errors import BadUserInputError, UnavailableError
+from inferql.jobs.webhooks import check_url, resolve, sign
+from inferql.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# How often an idle dispatcher looks at the outbox.
+_POLL_S = 0.2
+# How long it waits after the backend was away, or a delivery round failed.
+_AWAY_PAUSE_S = 1.0
+_BATCH = 16
+_MAX_BACKOFF_S = 3600.0
+USER_AGENT = "inferql-webhooks"
+
+
+class WebhookDispatcher:
+    """Sends the outbox's due deliveries until ``stop`` is called."""
+
+    def __init__(
+        self, backend: Backend, settings: Settings, client: httpx.AsyncClient | None = None
+    ) -> None:
+        self._backend = backend
+        self._settings = settings
+        self._client = client or httpx.AsyncClient(
+            timeout=settings.webhook_timeout_s,
+            follow_redirects=False,
+            headers={"user-agent": USER_AGENT},
+            trust_env=False,
+        )
+        self._owns_client = client is None
+        self._stopping = asyncio.Event()
+        # A delivery is leased for longer than one attempt may take.
+        self._lease_s = 2 * settings.webhook_timeout_s + 1
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Deliver until stopped. A backend that is away (or any other failure) is
+        logged and retried after a pause: it never ends the loop, so it never
+        takes down the worker beside it."""
+        try:
+            while not self._stopping.is_set():
+                try:
+                    taken = await self.deliver_due()
+                except UnavailableError as error:
+                    logger.warning("webhooks paused: %s", error.message)
+                    taken = 0
+                    await self._pause(_AWAY_PAUSE_S)
+                except Exception:
+                    logger.exception("webhook dispatcher failed; going on")
+                    taken = 0
+                    await self._pause(_AWAY_PAUSE_S)
+                if not taken:
+                    await self._pause(_POLL_S)
+        finally:
+            if self._owns_client:
+                await self._client.aclose()
+
+    async def _pause(self, seconds: float) -> None:
+        try:
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
+        except TimeoutError:
+            pass
+
+    async def deliver_due(self) -> int:
+        """Send every delivery due now, once; return how many were taken."""
+        taken = await self._backend.webhooks.take(
+            now=time.time(), limit=_BATCH, lease_s=self._lease_s
+        )
+        await asyncio.gather(*(self._deliver(delivery) for delivery in taken))
+        return len(taken)
+
+    async def _deliver(self, delivery: WebhookDelivery) -> None:
+        outbox = self._backend.webhooks
+        secret = await self._backend.api_keys.webhook_secret(delivery.owner)
+        if secret is None:
+            logger.error(
+                "webhook %s dropped: %s has no webhook secret", delivery.id, delivery.owner
+            )
+            await outbox.remove(delivery.id)
+            return
+        outcome = await self._send(delivery, secret)
+        if outcome is None:
+            await outbox.remove(delivery.id)
+            return
+        attempt = delivery.attempt + 1
+        if attempt >= self._settings.webhook_max_attempts:
+            logger.error(
+                "webhook %s to %s dropped after %d attempts: %s",
+                delivery.id,
+                delivery.url,
+                attempt,
+                outcome,
+            )
+            await outbox.remove(delivery.id)
+            return
+        delay = self.backoff(attempt)
+        logger.warning(
+            "webhook %s to %s failed (%s); attempt %d in %.1f s",
+            delivery.id,
+            delivery.url,
+            outcome,
+            attempt + 1,
+            delay,
+        )
+        await outbox.reschedule(replace(delivery, attempt=attempt), due=time.time() + delay)
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds before attempt ``attempt + 1``: the base, doubled per attempt,
+        capped at an hour, with up to 10% jitter so retries do not stampede."""
+        delay: float = min(self._settings.webhook_retry_base_s * 2 ** (attempt - 1), _MAX_BACKOFF_S)
+        return delay * random.uniform(0.9, 1.0)
+
+    async def _send(self, delivery: WebhookDelivery, secret: str) -> str | None:
+        """POST one attempt; None on a 2xx answer, else why it failed."""
+        try:
+            url = check_url(delivery.url, self._settings)
+            addresses = await resolve(url, self._settings)
+        except BadUserInputError as refused:
+            return refused.message
+        headers = {
+            **sign(secret, delivery, datetime.now(UTC)),
+            "content-type": "application/json",
+            "host": url.netloc.decode(),
+        }
+        # Connect to the address that was checked; TLS still verifies the name.
+        pinned = url.copy_with(host=addresses[0])
+        try:
+            response = await self._client.post(
+                pinned,
+                content=delivery.payload.encode(),
+                headers=headers,
+                extensions={"sni_hostname": url.host} if url.scheme == "https" else {},
+            )
+        except httpx.HTTPError as error:
+            return f"{type(error).__name__}"
+        if 200 <= response.status_code < 300:
+            return None
+        return f"HTTP {response.status_code}"
