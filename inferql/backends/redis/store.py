@@ -27,42 +27,9 @@ from redis.asyncio import Redis
 
 from inferql.backends.redis.codec import dump_event, dump_job, load_job
 from inferql.backends.redis.connection import reaching_redis
+from inferql.backends.redis.job_scripts import COMPARE_AND_SET, CREATE
 from inferql.backends.redis.keys import Keys
 from inferql.jobs.model import Batch, Job, JobEvent, JobEventType, JobStatus
-
-# KEYS: job hash, old status index, new status index, counters
-# ARGV: revision read, new json, new status, new revision, job id,
-#       ttl ms (0: none), counter to increment ("": none),
-#       event channel ("": announce nothing), event
-_CAS = """
-if redis.call('HGET', KEYS[1], 'revision') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'json', ARGV[2], 'status', ARGV[3], 'revision', ARGV[4])
-if KEYS[2] ~= KEYS[3] then
-  redis.call('ZREM', KEYS[2], ARGV[5])
-  redis.call('ZADD', KEYS[3], 0, ARGV[5])
-end
-if tonumber(ARGV[6]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[6]) end
-if ARGV[7] ~= '' then redis.call('HINCRBY', KEYS[4], ARGV[7], 1) end
-if ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], ARGV[9]) end
-return 1
-"""
-
-# KEYS: job hash, every job's id, status index, owner's index, counters, work queue
-# ARGV: json, status, revision, job id, ttl ms (0: none), counter of a finished
-#       job ("": none), event channel ("": announce nothing), event,
-#       the work queue entry's field ("": do not queue)
-_CREATE = """
-redis.call('HSET', KEYS[1], 'json', ARGV[1], 'status', ARGV[2], 'revision', ARGV[3])
-redis.call('ZADD', KEYS[2], 0, ARGV[4])
-redis.call('ZADD', KEYS[3], 0, ARGV[4])
-redis.call('ZADD', KEYS[4], 0, ARGV[4])
-redis.call('HINCRBY', KEYS[5], 'submitted', 1)
-if tonumber(ARGV[5]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
-if ARGV[6] ~= '' then redis.call('HINCRBY', KEYS[5], ARGV[6], 1) end
-if ARGV[7] ~= '' then redis.call('PUBLISH', ARGV[7], ARGV[8]) end
-if ARGV[9] ~= '' then redis.call('XADD', KEYS[6], '*', ARGV[9], ARGV[4]) end
-return 1
-"""
 
 _MAX_CAS_ATTEMPTS = 50
 # Every this many creates, look at the oldest ids for jobs that have expired.
@@ -75,8 +42,8 @@ class RedisJobStore:
         self._client = client
         self._keys = keys
         self._retention_ms = int(retention.total_seconds() * 1000)
-        self._cas = client.register_script(_CAS)
-        self._create = client.register_script(_CREATE)
+        self._cas = client.register_script(COMPARE_AND_SET)
+        self._create = client.register_script(CREATE)
         self._creates = 0
 
     async def create(self, job: Job) -> None:
