@@ -86,7 +86,11 @@ async def _classify_many(
         else:
             results.update(zip(indexes, predictions, strict=True))
 
-    await asyncio.gather(*(classify(ref, indexes) for ref, indexes in by_model.items()))
+    if len(by_model) == 1:  # the usual case: no task to start
+        [(ref, indexes)] = by_model.items()
+        await classify(ref, indexes)
+    else:
+        await asyncio.gather(*(classify(ref, indexes) for ref, indexes in by_model.items()))
     return [results[i] for i in range(len(keys))]
 
 

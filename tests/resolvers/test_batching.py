@@ -43,6 +43,29 @@ async def test_classify_and_classify_batch_in_one_operation_share_a_job(
     assert len(h.models.batches) == 1
 
 
+async def test_fields_on_two_models_make_one_job_each_and_keep_their_order(
+    schema: strawberry.Schema, harness: HarnessFactory, context_for: ContextFactory
+) -> None:
+    h = harness(max_wait_ms=0)
+    query = (
+        '{ a: classify(text: "a", model: "sentiment@1") { label model { name } } '
+        'b: classify(text: "b", model: "topic@1") { label model { name } } '
+        'c: classify(text: "c", model: "sentiment@1") { label model { name } } }'
+    )
+
+    result = await schema.execute(query, context_value=context_for(h))
+
+    assert data(result) == {
+        "a": {"label": "a", "model": {"name": "sentiment"}},
+        "b": {"label": "b", "model": {"name": "topic"}},
+        "c": {"label": "c", "model": {"name": "sentiment"}},
+    }
+    calls = sorted((str(ref), sorted(texts)) for ref, texts in h.models.calls)
+    assert calls == [("sentiment@1", ["a", "c"]), ("topic@1", ["b"])]
+    page = await h.service.list(first=10, after=None, status=None)
+    assert len(page.jobs) == 2
+
+
 async def test_eight_concurrent_operations_share_one_model_call(
     schema: strawberry.Schema, harness: HarnessFactory, context_for: ContextFactory
 ) -> None:
