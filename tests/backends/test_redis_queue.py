@@ -1,7 +1,8 @@
 """What only the Redis work queue shows: one acknowledgement settles many
 deliveries, leaving none pending for another worker to take over; callers that
 ask for the depth at once share one query; jobs started together share two
-round trips, and one that changed in between is retried alone."""
+round trips, and one that changed in between is retried alone; a job handed
+back survives its worker's stop; jobs taken over keep their delivery counts."""
 
 from __future__ import annotations
 
@@ -114,3 +115,52 @@ async def test_a_job_changed_between_the_read_and_the_write_is_retried_alone(
     assert started[1] is None
     stored = await store.get(canceled.id)
     assert stored is not None and stored.status is JobStatus.CANCELED
+
+
+def _worker_backend(url: str, prefix: str, make_settings: SettingsFactory) -> RedisBackend:
+    """A worker's backend: its own consumer of the one queue."""
+    built = create_backend(make_settings(redis_url=url, redis_prefix=prefix, claim_idle_ms=300))
+    assert isinstance(built, RedisBackend)
+    return built
+
+
+async def test_a_job_handed_back_by_a_worker_that_then_stops_goes_to_the_next(
+    redis_server: RedisServer, redis_prefix: str, make_settings: SettingsFactory
+) -> None:
+    """A hand-back leaves the entry pending under the worker that had it: that
+    worker must not leave the group (which would delete the claim) as it stops."""
+    first = _worker_backend(redis_server.url, redis_prefix, make_settings)
+    await first.queue.put("a")
+    [taken] = await first.queue.take(1, timeout=1)
+    await first.queue.release(taken)  # as after a lost connection
+    await first.close()
+
+    second = _worker_backend(redis_server.url, redis_prefix, make_settings)
+    try:
+        [again] = await second.queue.take(1, timeout=1)
+    finally:
+        await second.close()
+    assert (again.job_id, again.receipt) == ("a", taken.receipt)
+
+
+async def test_jobs_taken_over_from_a_dead_worker_carry_their_own_delivery_counts(
+    redis_server: RedisServer, redis_prefix: str, make_settings: SettingsFactory
+) -> None:
+    """The dead worker held the first and third entries, the live one the second:
+    each job taken over counts its second delivery."""
+    dead = _worker_backend(redis_server.url, redis_prefix, make_settings)
+    live = _worker_backend(redis_server.url, redis_prefix, make_settings)
+    try:
+        for name in ("a", "b", "c"):
+            await dead.queue.put(name)
+        [a] = await dead.queue.take(1, timeout=1)
+        [b] = await live.queue.take(1, timeout=1)
+        [c] = await dead.queue.take(1, timeout=1)
+        await dead.close()  # stops renewing its claims, as a dead worker does
+        await asyncio.sleep(0.5)  # their claims go idle; the live one renews its own
+
+        taken = await live.queue.take(10, timeout=0)
+    finally:
+        await live.close()
+    assert (a.job_id, b.job_id, c.job_id) == ("a", "b", "c")
+    assert [(d.job_id, d.attempt) for d in taken] == [("a", 2), ("c", 2)]

@@ -30,6 +30,12 @@ logger = logging.getLogger(__name__)
 # writes entries too).
 JOB_FIELD = "job"
 
+# KEYS: the queue; ARGV: the group, the consumer
+_LEAVE_IF_NOTHING_PENDING = """
+if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) > 0 then return 0 end
+return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+"""
+
 
 class RedisWorkQueue:
     def __init__(self, client: Redis, keys: Keys, *, consumer: str, claim_idle_ms: int) -> None:
@@ -44,6 +50,7 @@ class RedisWorkQueue:
         self._heartbeat: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
         self._depth_query: asyncio.Task[int] | None = None
+        self._leave = client.register_script(_LEAVE_IF_NOTHING_PENDING)
 
     async def put(self, job_id: str) -> None:
         async with reaching_redis():
@@ -167,10 +174,11 @@ class RedisWorkQueue:
         await self._heartbeat
         with contextlib.suppress(*CONNECTION_ERRORS, ResponseError):
             await self._client.zrem(self._keys.workers, self.consumer)
-            if not self._held:  # leave the group too; a holder stays for XAUTOCLAIM
-                await self._client.xgroup_delconsumer(
-                    self._keys.queue, WORKERS_GROUP, self.consumer
-                )
+            # Leave the group too, unless Redis still counts an entry as this
+            # consumer's (one handed back, or one whose delivery never reached
+            # us): deleting the consumer would delete its entries' claims, and
+            # no XAUTOCLAIM would ever find them again.
+            await self._leave(keys=[self._keys.queue], args=[WORKERS_GROUP, self.consumer])
 
     def _hold(self, deliveries: list[Delivery]) -> list[Delivery]:
         self._held.update(d.receipt for d in deliveries)
@@ -199,15 +207,15 @@ class RedisWorkQueue:
         entries = [(entry_id, fields) for entry_id, fields in entries if fields]
         if not entries:
             return []
-        pending = await self._client.xpending_range(
-            self._keys.queue,
-            WORKERS_GROUP,
-            min=entries[0][0],
-            max=entries[-1][0],
-            count=len(entries),
-            consumername=self.consumer,
-        )
-        counts = {p["message_id"]: int(p["times_delivered"]) for p in pending}
+        # Each entry's own count: a range between the first and the last would
+        # also hold entries this consumer had already, and could cut the last off.
+        pipe = self._client.pipeline(transaction=False)
+        for entry_id, _fields in entries:
+            pipe.xpending_range(
+                self._keys.queue, WORKERS_GROUP, min=entry_id, max=entry_id, count=1
+            )
+        found: list[Any] = await pipe.execute()
+        counts = {p["message_id"]: int(p["times_delivered"]) for one in found for p in one}
         logger.warning("took over %d job(s) from a worker that stopped answering", len(entries))
         return [
             Delivery(fields[JOB_FIELD], entry_id, attempt=counts.get(entry_id, 1))
