@@ -192,7 +192,16 @@ class Worker:
         """Take jobs from the queue into the batcher, waiting up to ``timeout``."""
         room = max(1, self._batcher.max_texts - self._batcher.pending_texts)
         taken = await self._backend.queue.take(room, timeout)
-        for delivery, job in await self._intake.start(taken):
+        try:
+            started = await self._intake.start(taken)
+        except Exception:
+            # Neither run nor in the batcher (which ``_hand_back`` empties): back
+            # to the queue with them, or their claims would be renewed for ever.
+            for delivery in taken:
+                with contextlib.suppress(UnavailableError):
+                    await self._backend.queue.release(delivery)
+            raise
+        for delivery, job in started:
             self._batcher.add(job, delivery)
 
     async def _run_batch(self, batch: Sequence[Slice]) -> list[Callable[[], Awaitable[None]]]:

@@ -1,6 +1,7 @@
 """What only the Redis backend has: several workers and API replicas over one
 Redis, claims that move from a dead worker to a live one (and never from a live
-one), dead letters, and a cache shared by every replica."""
+one, unless it could not start them), dead letters, and a cache shared by every
+replica."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 
 from inferql.backends import create_backend
 from inferql.backends.redis import RedisBackend
+from inferql.errors import UnavailableError
 from inferql.inference import LabelScore, Prediction
 from inferql.jobs.model import JobEventType, JobStatus
 from inferql.security.apikeys import new_webhook_secret
@@ -87,6 +89,31 @@ async def test_a_dead_workers_job_is_taken_over(redis_harness: RedisHarness) -> 
 
     assert finished.status is JobStatus.SUCCEEDED
     assert survivor.models.batches == [["orphan"]]
+
+
+async def test_jobs_taken_as_redis_fails_mid_intake_go_back_to_the_queue(
+    redis_harness: RedisHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis drops out after the worker took a job, before it marked it RUNNING:
+    the live worker must not keep renewing a claim on a job it does not run."""
+    h = redis_harness(start=False, claim_idle_ms=300)
+    job = await h.service.submit(["taken in a blip"])
+    advance_each = h.backend.advance_each
+    failures: list[str] = []
+
+    async def blip(*args: Any, **kwargs: Any) -> Any:
+        if not failures:
+            failures.append("advance_each")
+            raise UnavailableError("Redis cannot be reached (injected)")
+        return await advance_each(*args, **kwargs)
+
+    monkeypatch.setattr(h.backend, "advance_each", blip)
+    h.start_worker()
+    finished = await h.service.wait(job.id, 10)
+
+    assert failures == ["advance_each"]
+    assert finished.status is JobStatus.SUCCEEDED
+    assert h.models.batches == [["taken in a blip"]]
 
 
 async def test_a_job_its_dead_worker_finished_is_announced_once_by_the_next(
