@@ -2,6 +2,11 @@
 write, its index entries, its counters, its event and its queue entry never
 come apart. ``RedisJobStore`` (store.py) registers them and builds their
 arguments.
+
+Each can run twice with the same arguments and change nothing the second
+time: the client sends a command again when its reply is lost (a timeout or a
+dropped connection after the server ran it), and a job must not be queued,
+counted or announced twice for that.
 """
 
 from __future__ import annotations
@@ -11,7 +16,12 @@ from __future__ import annotations
 #       ttl ms (0: none), counter to increment ("": none),
 #       event channel ("": announce nothing), event
 COMPARE_AND_SET = """
-if redis.call('HGET', KEYS[1], 'revision') ~= ARGV[1] then return 0 end
+local revision = redis.call('HGET', KEYS[1], 'revision')
+if revision ~= ARGV[1] then
+  -- Sent again after a lost reply: the write is there already.
+  if revision == ARGV[4] and redis.call('HGET', KEYS[1], 'json') == ARGV[2] then return 1 end
+  return 0
+end
 redis.call('HSET', KEYS[1], 'json', ARGV[2], 'status', ARGV[3], 'revision', ARGV[4])
 if KEYS[2] ~= KEYS[3] then
   redis.call('ZREM', KEYS[2], ARGV[5])
@@ -28,6 +38,7 @@ return 1
 #       job ("": none), event channel ("": announce nothing), event,
 #       the work queue entry's field ("": do not queue)
 CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end  -- sent again: done already
 redis.call('HSET', KEYS[1], 'json', ARGV[1], 'status', ARGV[2], 'revision', ARGV[3])
 redis.call('ZADD', KEYS[2], 0, ARGV[4])
 redis.call('ZADD', KEYS[3], 0, ARGV[4])
