@@ -204,7 +204,9 @@ class WebhookDelivery:
 
 class WebhookOutbox(Protocol):
     async def add(self, delivery: WebhookDelivery, *, due: float) -> None:
-        """Store a delivery to send at ``due`` (a Unix time)."""
+        """Store a delivery to send at ``due`` (a Unix time), unless one with its id
+        is there already (a job's end announced again): that one keeps its
+        schedule and its attempt count."""
 
     async def take(self, *, now: float, limit: int, lease_s: float) -> list[WebhookDelivery]:
         """Up to ``limit`` deliveries due by ``now``, each leased for ``lease_s``

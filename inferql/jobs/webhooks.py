@@ -95,11 +95,13 @@ def _refused(message: str) -> BadUserInputError:
 
 def payload_for(job: Job) -> str:
     """The body POSTed for a finished job: ``{type, timestamp, data}`` as the
-    Standard Webhooks spec suggests, with the job as the GraphQL API shows it."""
+    Standard Webhooks spec suggests, with the job as the GraphQL API shows it.
+    The timestamp is the job's end, so that a job's end announced again (after
+    its worker died) makes the same body."""
     return json.dumps(
         {
             "type": f"job.{job.status.value.lower()}",
-            "timestamp": datetime.now(UTC).isoformat(),
+            "timestamp": (job.finished_at or datetime.now(UTC)).isoformat(),
             "data": _job_json(job),
         },
         separators=(",", ":"),

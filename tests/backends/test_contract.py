@@ -535,5 +535,20 @@ async def test_the_outbox_reschedules_and_forgets(backend: Backend) -> None:
     assert await outbox.take(now=now + 100, limit=1, lease_s=30) == []
 
 
+async def test_a_delivery_added_again_keeps_its_schedule_and_attempts(backend: Backend) -> None:
+    """A job's end announced again (its worker died before acking) adds its
+    webhook again: the one already there, leased or retrying, stays as it is."""
+    outbox, now = backend.webhooks, time.time()
+    await outbox.add(delivery("a"), due=now)
+    [taken] = await outbox.take(now=now, limit=1, lease_s=30)
+    await outbox.reschedule(replace(taken, attempt=3), due=now + 60)
+
+    await outbox.add(delivery("a"), due=now)
+
+    assert await outbox.take(now=now + 1, limit=1, lease_s=30) == []
+    assert await outbox.take(now=now + 60, limit=1, lease_s=30) == [delivery("a", attempt=3)]
+    assert await outbox.pending() == 1
+
+
 async def test_a_queue_nobody_serves_has_no_live_workers(backend: Backend) -> None:
     assert await backend.queue.workers_alive() == 0

@@ -53,6 +53,8 @@ async def test_a_finished_job_is_delivered_signed(harness: HarnessFactory) -> No
     assert payload["type"] == "job.succeeded"
     assert payload["data"]["id"] == job_id
     assert payload["data"]["predictions"][0]["label"] == "hello"
+    # The job's end, not the moment it was queued: announced again, the same body.
+    assert payload["timestamp"] == payload["data"]["finishedAt"]
     assert headers["content-type"] == "application/json"
     assert await h.backend.webhooks.pending() == 0
 

@@ -95,7 +95,7 @@ class MemoryWebhookOutbox:
         self._due: dict[str, tuple[float, WebhookDelivery]] = {}
 
     async def add(self, delivery: WebhookDelivery, *, due: float) -> None:
-        self._due[delivery.id] = (due, delivery)
+        self._due.setdefault(delivery.id, (due, delivery))
 
     async def take(self, *, now: float, limit: int, lease_s: float) -> list[WebhookDelivery]:
         ready = sorted((d for d in self._due.values() if d[0] <= now), key=lambda d: d[0])

@@ -125,7 +125,7 @@ class RedisWebhookOutbox:
         self._take = client.register_script(_TAKE)
 
     async def add(self, delivery: WebhookDelivery, *, due: float) -> None:
-        await self._store(delivery, due)
+        await self._store(delivery, due, replace=False)
 
     async def take(self, *, now: float, limit: int, lease_s: float) -> list[WebhookDelivery]:
         async with reaching_redis():
@@ -149,7 +149,7 @@ class RedisWebhookOutbox:
         async with reaching_redis():
             return int(await self._client.zcard(self._keys.webhooks_due))
 
-    async def _store(self, delivery: WebhookDelivery, due: float) -> None:
+    async def _store(self, delivery: WebhookDelivery, due: float, *, replace: bool = True) -> None:
         data = {
             "id": delivery.id,
             "job_id": delivery.job_id,
@@ -160,6 +160,9 @@ class RedisWebhookOutbox:
         }
         async with reaching_redis():
             pipe = self._client.pipeline(transaction=True)
-            pipe.hset(self._keys.webhooks, delivery.id, json.dumps(data))
-            pipe.zadd(self._keys.webhooks_due, {delivery.id: int(due * 1000)})
+            if replace:
+                pipe.hset(self._keys.webhooks, delivery.id, json.dumps(data))
+            else:
+                pipe.hsetnx(self._keys.webhooks, delivery.id, json.dumps(data))
+            pipe.zadd(self._keys.webhooks_due, {delivery.id: int(due * 1000)}, nx=not replace)
             await pipe.execute()
