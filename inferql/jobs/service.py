@@ -253,6 +253,10 @@ class JobService(JobReader):
             current = await self._backend.jobs.get(job_id)
             if current is None:
                 raise NotFoundError(f"No job with id {job_id!r}.", id=job_id)
+            if current.status is JobStatus.CANCELED:
+                # Perhaps by a request that died before it queued the webhook,
+                # whose retry this is: queue it (the outbox keeps one of each).
+                await webhooks.enqueue(self._backend, current)
             raise ConflictError(
                 f"Job {job_id!r} has already finished ({current.status.value}).",
                 status=current.status.value,

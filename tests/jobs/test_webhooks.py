@@ -12,9 +12,9 @@ from standardwebhooks import Webhook
 
 from inferql.backends.base import Backend
 from inferql.backends.memory import MemoryBackend
-from inferql.errors import BadUserInputError
+from inferql.errors import BadUserInputError, ConflictError
 from inferql.jobs import webhooks
-from inferql.jobs.model import JobStatus
+from inferql.jobs.model import JobEventType, JobStatus
 from inferql.jobs.service import JobService
 from inferql.jobs.webhook_dispatcher import WebhookDispatcher
 from inferql.security.apikeys import new_webhook_secret
@@ -169,3 +169,24 @@ async def test_a_webhook_needs_the_owners_secret(harness: HarnessFactory) -> Non
     h = harness(**FAST)
     with pytest.raises(BadUserInputError, match="webhook-secret alice"):
         await h.service.submit(["x"], caller=ALICE, webhook_url="http://127.0.0.1:9/")
+
+
+async def test_a_cancel_sent_again_queues_the_webhook_its_first_try_did_not(
+    harness: HarnessFactory,
+) -> None:
+    """The first cancel changed the job, then its process died before it queued
+    the webhook; the client's retry finds the job canceled."""
+    h = harness(start=False, **FAST)
+    await h.backend.api_keys.set_webhook_secret("alice", new_webhook_secret())
+    job = await h.service.submit(["x"], caller=ALICE, webhook_url="http://127.0.0.1:9/")
+    unfinished = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
+    await h.backend.advance(job.id, unfinished, JobEventType.CANCELED, status=JobStatus.CANCELED)
+    assert await h.backend.webhooks.pending() == 0
+
+    with pytest.raises(ConflictError, match="CANCELED"):
+        await h.service.cancel(job.id, caller=ALICE)
+    with pytest.raises(ConflictError):
+        await h.service.cancel(job.id, caller=ALICE)
+
+    [queued] = await h.backend.webhooks.take(now=time.time(), limit=10, lease_s=30)
+    assert queued.job_id == job.id and json.loads(queued.payload)["type"] == "job.canceled"
