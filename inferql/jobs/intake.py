@@ -64,10 +64,15 @@ class Intake:
         current = await self._backend.jobs.get(delivery.job_id)
         if current is not None and current.status is JobStatus.RUNNING:
             return current  # redelivered after its worker died: run it again
+        await self._let_go(delivery, current)
+        return None
+
+    async def _let_go(self, delivery: Delivery, current: Job | None) -> None:
+        """Ack the delivery of a job that is over (canceled, gone, or finished); a
+        finished one delivered again has its end announced again first."""
         if current is not None and current.status in FINISHED and delivery.attempt > 1:
             await self._announce_again(current)
-        await self._backend.queue.ack(delivery)  # canceled, gone, or finished
-        return None
+        await self._backend.queue.ack(delivery)
 
     async def _announce_again(self, job: Job) -> None:
         """A job that its worker finished and then died before acking: it may have
@@ -84,19 +89,18 @@ class Intake:
             f"Gave up after {delivery.attempt - 1} deliveries: every worker that took this "
             "job stopped before finishing it."
         )
-        job = await self._backend.jobs.update(
+        event = await self._backend.advance(  # announced as it is changed
             delivery.job_id,
             _UNFINISHED,
+            JobEventType.FAILED,
             status=JobStatus.FAILED,
             error=JobError(ErrorCode.INTERNAL.value, reason),
             finished_at=datetime.now(UTC),
         )
-        if job is None:  # it finished after all (or is gone): nothing to give up
-            await self._backend.queue.ack(delivery)
+        if event is None:  # it ended after all, or is gone: nothing to give up
+            await self._let_go(delivery, await self._backend.jobs.get(delivery.job_id))
             return
         logger.error("job %s: %s", delivery.job_id, reason)
-        await webhooks.enqueue(self._backend, job)  # before the job leaves the queue
-        await self._backend.queue.dead_letter(delivery, reason)
-        event = JobEvent(JobEventType.FAILED, job)
-        await self._backend.events.publish(event)
         self._telemetry.event(event)
+        await webhooks.enqueue(self._backend, event.job)  # before the job leaves the queue
+        await self._backend.queue.dead_letter(delivery, reason)

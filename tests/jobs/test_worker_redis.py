@@ -196,6 +196,31 @@ async def test_a_job_delivered_too_often_is_dead_lettered_and_failed(
     assert json.loads(webhook.payload)["type"] == "job.failed"
 
 
+async def test_a_job_failed_by_a_worker_that_died_dead_lettering_it_is_announced(
+    redis_harness: RedisHarness,
+) -> None:
+    """A worker marked the job FAILED for too many deliveries, then died before
+    announcing it or queueing its webhook: the next worker does both."""
+    api = redis_harness(start=False, claim_idle_ms=100, max_deliveries=1, **WEBHOOKS)
+    await api.backend.api_keys.set_webhook_secret(LOCAL_CALLER.owner, new_webhook_secret())
+    job = await api.service.submit(["poison"], webhook_url="http://127.0.0.1:9/hook")
+    assert await take_and_die(api) == 1
+    await asyncio.sleep(0.15)
+    failed = await api.backend.jobs.update(
+        job.id, frozenset({JobStatus.QUEUED}), status=JobStatus.FAILED, finished_at=job.created_at
+    )
+    assert failed is not None and await api.backend.webhooks.pending() == 0
+
+    async with api.backend.events.subscribe(job.id) as stream:
+        redis_harness(claim_idle_ms=100, max_deliveries=1)
+        async with asyncio.timeout(10):
+            event = await anext(aiter(stream))
+
+    assert event.type is JobEventType.FAILED and event.job == failed
+    (webhook,) = await api.backend.webhooks.take(now=time.time() + 1, limit=10, lease_s=1)
+    assert webhook.job_id == job.id
+
+
 async def test_one_worker_batches_the_jobs_of_every_replica(redis_harness: RedisHarness) -> None:
     replicas = [redis_harness(start=False), redis_harness(start=False)]
     worker = redis_harness(batch_wait="fixed", max_wait_ms=300, max_batch_texts=32)
