@@ -58,11 +58,17 @@ class Context:
 
     @property
     def classify_loader(self) -> DataLoader[ClassifyKey, Prediction]:
-        """Collects the ``classify`` fields of this operation into jobs; made on first use."""
+        """Collects the ``classify`` fields of this operation into jobs; made on first use.
+
+        It remembers no answers: a websocket's operations share one context for
+        as long as the socket lives, and each must be answered afresh (a failure
+        retried, a text not answered from a memory that the inference cache's
+        TTL does not govern, nothing kept until the socket closes)."""
         if self._classify_loader is None:
             self._classify_loader = DataLoader(
                 load_fn=functools.partial(_classify_many, self.services.jobs, self.security),
                 max_batch_size=self.services.settings.max_texts_per_job,
+                cache=False,
             )
         return self._classify_loader
 

@@ -85,3 +85,23 @@ async def test_eight_concurrent_operations_share_one_model_call(
     assert [data(r)["classify"]["label"] for r in results] == [f"request {i}" for i in range(8)]
     assert len(h.models.batches) == 1
     assert len(h.models.batches[0]) == 8
+
+
+async def test_operations_that_share_a_context_are_each_answered_afresh(
+    schema: strawberry.Schema, harness: HarnessFactory, context_for: ContextFactory
+) -> None:
+    """As a websocket's operations do: a failure is retried, and nothing is
+    answered from an earlier operation (the inference cache is off)."""
+    h = harness(max_wait_ms=0, cache_ttl_s=0)
+    h.models.failing = frozenset({"flaky"})
+    context = context_for(h)
+    query = "query($t: String!) { classify(text: $t) { label } }"
+
+    failed = await schema.execute(query, variable_values={"t": "flaky"}, context_value=context)
+    h.models.failing = frozenset()
+    retried = await schema.execute(query, variable_values={"t": "flaky"}, context_value=context)
+    again = await schema.execute(query, variable_values={"t": "flaky"}, context_value=context)
+
+    assert failed.errors and (failed.errors[0].extensions or {})["code"] == "INTERNAL"
+    assert data(retried) == data(again) == {"classify": {"label": "flaky"}}
+    assert h.models.batches == [["flaky"]] * 3
