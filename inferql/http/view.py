@@ -35,6 +35,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema.base import BaseSchema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.unset import UNSET, UnsetType
@@ -66,6 +67,9 @@ class GraphQLView(GraphQL[Context, None]):
             connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_s),
             # Websocket handshakes from other origins: refused (403) unless listed.
             allowed_origins=settings.cors_origins,
+            # Not the legacy `graphql-ws` protocol: a client that offers only it
+            # gets 4406, not a socket without pings, init timeout or shared streams.
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         )
         self.services = services
         self.shared_streams = SharedStreams(schema, buffer=settings.subscriber_buffer)
@@ -180,6 +184,12 @@ class GraphQLView(GraphQL[Context, None]):
         except Exception:
             logger.exception("unexpected error serving %s %s", request.method, request.url.path)
             return self._refusal(request, InferqlError(INTERNAL_MESSAGE), media)
+
+    async def parse_http_body(self, request_adapter: Any) -> Any:
+        try:
+            return await super().parse_http_body(request_adapter)
+        except AttributeError:  # strawberry's `data.get(...)` of a JSON body that is no object
+            raise HTTPException(400, 'The body must be a JSON object: {"query": ...}.') from None
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         # A GET that names a persisted query has no `query` but is no browser.

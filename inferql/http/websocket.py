@@ -7,8 +7,11 @@ raised ConnectionRejectionError), 4408 (no ``connection_init`` in time), 4409
 what it lacks: once the connection is acknowledged, the server sends a
 ``ping`` every ``keep_alive_interval`` seconds, so proxies keep an idle socket
 open and clients notice a dead server (every graphql-ws client answers
-``pong``). And it subscribes through the view's
-:class:`inferql.http.shared_streams.SharedStreams`.
+``pong``). It subscribes through the view's
+:class:`inferql.http.shared_streams.SharedStreams`. And it closes with 4400
+on a message of the wrong shape (a ``subscribe`` whose ``payload`` is not an
+object, an ``id`` that is not a string, ...), where strawberry's handler would
+fail on it and drop the socket without a close code.
 """
 
 from __future__ import annotations
@@ -22,7 +25,10 @@ from strawberry.schema.base import BaseSchema
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    Message,
+)
 
 from inferql.resolvers.context import Context
 
@@ -37,6 +43,13 @@ class PingingTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             # The handler only calls the schema's ``stream``, which SharedStreams
             # provides: ``jobEvents`` runs once per query and caller, not per socket.
             self.schema = cast(BaseSchema, shared)
+
+    async def handle_message(self, message: Message) -> None:
+        problem = _malformed(message)
+        if problem is not None:
+            await self.handle_invalid_message(problem)
+            return
+        await super().handle_message(message)
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         await super().handle_connection_init(message)
@@ -62,3 +75,30 @@ class PingingTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pinger
         await super().shutdown()
+
+
+# The members of a subscribe message's payload, and the JSON types each may have.
+_SUBSCRIBE_PAYLOAD: dict[str, tuple[type, ...]] = {
+    "query": (str, type(None)),  # none: a persisted query names it in `extensions`
+    "variables": (dict, type(None)),
+    "operationName": (str, type(None)),
+    "extensions": (dict, type(None)),
+}
+
+
+def _malformed(message: object) -> str | None:
+    """Why ``message`` is not a graphql-transport-ws message, or None if it is one
+    (of a known type or not: the handler closes on an unknown type itself)."""
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        return "A message is a JSON object with a string `type`."
+    kind = message["type"]
+    if kind in ("subscribe", "complete") and not isinstance(message.get("id"), str):
+        return f"A `{kind}` message needs a string `id`."
+    if kind == "subscribe":
+        payload = message.get("payload")
+        if not isinstance(payload, dict):
+            return "A `subscribe` message needs an object `payload`."
+        for member, types in _SUBSCRIBE_PAYLOAD.items():
+            if not isinstance(payload.get(member), types):
+                return f"The `{member}` of a `subscribe` payload has the wrong type."
+    return None

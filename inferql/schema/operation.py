@@ -30,17 +30,18 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationType
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.types import ExecutionContext
 
-from inferql.errors import OperationNotAllowedError
+from inferql.errors import BadRequestError, OperationNotAllowedError
 from inferql.persisted import NOT_ALLOWED_MESSAGE, Resolved
 from inferql.schema.extensions import record_operation, subscription_started
 
 if TYPE_CHECKING:
     from inferql.schema import InferqlSchema
+    from inferql.schema.admission import OperationShape
 
 
 class OperationExtension(SchemaExtension):
@@ -130,6 +131,10 @@ class OperationExtension(SchemaExtension):
         self._subscription = subscription_started(context, shape.root_fields if shape else ())
         request = context.context
         if request is not None:  # None only for in-process calls without a request
+            if _subscribes(shape) and request.security.transport == "http":
+                raise BadRequestError(
+                    "Subscriptions run over a websocket (graphql-transport-ws) to this path."
+                )
             plan = schema.shapes.plan(shape, context.variables)
             await request.services.guard.admit(request.security, plan)
         if schema.persisted is not None:
@@ -229,3 +234,7 @@ class _AsyncStage:
     async def __aexit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
         if self._leave is not None:
             self._leave(failed=exc_type is not None)
+
+
+def _subscribes(shape: OperationShape | None) -> bool:
+    return shape is not None and shape.operation.operation is OperationType.SUBSCRIPTION

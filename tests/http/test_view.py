@@ -118,6 +118,21 @@ REQUEST_ERRORS: list[tuple[str, dict[str, Any], int, int, str]] = [
         "BAD_REQUEST",
     ),
     ("parameter misspelt", {"json": {"qeury": "{ __typename }"}}, 400, 400, "BAD_REQUEST"),
+    ("body is a JSON string", {"json": "{ __typename }"}, 400, 400, "BAD_REQUEST"),
+    (
+        "body is JSON null",
+        {"content": b"null", "headers": {"Content-Type": JSON}},
+        400,
+        400,
+        "BAD_REQUEST",
+    ),
+    (
+        "a subscription over HTTP",
+        {"json": {"query": "subscription { jobEvents { type } }"}},
+        400,
+        400,
+        "BAD_REQUEST",
+    ),
     (
         "variables not a map",
         {"json": {"query": "{ __typename }", "variables": [7]}},

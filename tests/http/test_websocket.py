@@ -66,6 +66,39 @@ async def test_a_message_that_is_not_json_closes_4400(ws: ClientConnection) -> N
     assert await closed_with(ws) == 4400
 
 
+MALFORMED: list[object] = [
+    [],
+    "subscribe",
+    5,
+    {"id": "1"},
+    {"type": "subscribe", "id": "1", "payload": None},
+    {"type": "subscribe", "id": "1", "payload": "{ __typename }"},
+    {"type": "subscribe", "id": {}, "payload": {"query": EVENTS}},
+    {"type": "subscribe", "id": "1", "payload": {"query": 5}},
+    {"type": "subscribe", "id": "1", "payload": {"query": EVENTS, "variables": []}},
+    {"type": "subscribe", "id": "1", "payload": {"query": EVENTS, "operationName": 5}},
+    {"type": "complete", "id": ["1"]},
+]
+
+
+@pytest.mark.parametrize("message", MALFORMED, ids=[json.dumps(m) for m in MALFORMED])
+async def test_a_message_of_the_wrong_shape_closes_4400(
+    ws: ClientConnection, message: object
+) -> None:
+    await init(ws)
+    await ws.send(json.dumps(message))
+    assert await closed_with(ws) == 4400
+
+
+async def test_the_legacy_graphql_ws_protocol_is_refused_4406(server: RunningServer) -> None:
+    """Only graphql-transport-ws: a client of the legacy `graphql-ws` protocol
+    learns so at once, not from a socket that half works."""
+    async with connect(
+        server.ws_url, subprotocols=[Subprotocol("graphql-ws")], open_timeout=10
+    ) as legacy:
+        assert await closed_with(legacy) == 4406
+
+
 async def test_subscribing_before_the_ack_closes_4401(ws: ClientConnection) -> None:
     await send(ws, {"id": "1", "type": "subscribe", "payload": {"query": EVENTS}})
     assert await closed_with(ws) == 4401
