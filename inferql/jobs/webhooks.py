@@ -43,14 +43,14 @@ def check_url(url: str, settings: Settings) -> httpx.URL:
     name; BadUserInputError otherwise. Addresses are checked by ``resolve``."""
     try:
         parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError):
+        host = parsed.host.lower()  # decoding an IDNA host may fail too
+    except (httpx.InvalidURL, TypeError, UnicodeError):
         raise _refused("`webhookUrl` is not a URL.") from None
-    if len(url) > MAX_URL_LENGTH or parsed.scheme not in ("http", "https") or not parsed.host:
+    if len(url) > MAX_URL_LENGTH or parsed.scheme not in ("http", "https") or not host:
         raise _refused("`webhookUrl` must be an http or https URL.")
     if parsed.userinfo:
         raise _refused("`webhookUrl` may not carry a user name or password.")
     allowed = settings.webhook_hosts
-    host = parsed.host.lower()
     if allowed and not any(_host_matches(host, pattern) for pattern in allowed):
         raise _refused(f"Webhooks may not go to {host}.")
     return parsed
@@ -65,6 +65,8 @@ async def resolve(url: httpx.URL, settings: Settings) -> list[str]:
         )
     except OSError:
         raise _refused(f"The webhook host {url.host} does not resolve.") from None
+    except UnicodeError:  # a label empty or longer than 63 characters
+        raise _refused(f"The webhook host {url.host} is not a valid host name.") from None
     addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     if not settings.webhook_allow_private:
         for address in addresses:

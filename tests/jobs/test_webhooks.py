@@ -120,6 +120,9 @@ def test_backoff_doubles_from_the_base(make_settings: SettingsFactory) -> None:
     ("url", "settings", "message"),
     [
         ("ftp://example.com/x", {}, "http or https"),
+        ("http://xn--/", {}, "not a URL"),
+        ("http://a..b/", {}, "not a valid host name"),
+        (f"http://{'a' * 64}.example/", {}, "not a valid host name"),
         ("http://user:pw@example.com/", {}, "user name"),
         ("http://127.0.0.1:9/x", {}, "non-public"),
         ("http://localhost:9/x", {}, "non-public"),
