@@ -5,6 +5,7 @@ webhooks, as a client sees them."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -323,6 +324,34 @@ async def test_an_idempotency_key_header_is_checked_before_execution(
     assert "data" not in changed.json()
     assert codes(changed.json()) == ["IDEMPOTENCY_KEY_MISMATCH"]
     assert too_long.status_code == 400
+
+
+async def test_a_request_that_did_not_run_leaves_its_idempotency_key_free(
+    http: httpx.AsyncClient, keys: Keys
+) -> None:
+    """A typo, variables that do not coerce, and a persisted query's hash alone
+    (as Apollo sends it first) create no job: the corrected retry uses the key."""
+    alice = {**bearer(keys.tokens["alice"]), "Idempotency-Key": "typo-1"}
+    typo = await post(http, SUBMIT.replace("submitClassification", "submitClasification"), alice)
+    uncoerced = await http.post(
+        "/graphql", json={"query": SUBMIT, "variables": {"t": [None]}}, headers=alice
+    )
+    digest = hashlib.sha256(SUBMIT.encode()).hexdigest()
+    persisted = {"persistedQuery": {"version": 1, "sha256Hash": digest}}
+    hash_alone = await http.post(
+        "/graphql", json={"variables": {"t": ["x"]}, "extensions": persisted}, headers=alice
+    )
+    fixed = await http.post(
+        "/graphql",
+        json={"query": SUBMIT, "variables": {"t": ["x"]}, "extensions": persisted},
+        headers=alice,
+    )
+
+    assert codes(typo.json()) == ["GRAPHQL_VALIDATION_FAILED"]
+    assert codes(uncoerced.json()) == ["BAD_USER_INPUT"]
+    assert codes(hash_alone.json()) == ["PERSISTED_QUERY_NOT_FOUND"]
+    assert fixed.status_code == 200, fixed.json()
+    assert fixed.json()["data"]["submitClassification"]["status"] == "QUEUED"
 
 
 async def test_concurrent_duplicates_create_one_job(http: httpx.AsyncClient, keys: Keys) -> None:

@@ -114,7 +114,8 @@ class Guard:
         except BaseException:
             await self._settle_claim(security, failed=True)
             raise
-        await self._settle_claim(security, failed=security.refusal is not None)
+        failed = security.refusal is not None or _did_not_run(result)
+        await self._settle_claim(security, failed=failed)
         set_response(outcome(security))
         return result
 
@@ -160,6 +161,13 @@ class Guard:
             raise
         if security.transport == "http" and state is not None:
             security.rate_limit = state
+
+
+def _did_not_run(result: object) -> bool:
+    """Whether an operation's result holds no data: a request error (the document
+    did not parse or validate, its variables did not coerce, its persisted query
+    is unknown), or a failure of a non-null root field."""
+    return isinstance(result, ExecutionResult) and result.data is None
 
 
 def outcome(security: RequestSecurity) -> HttpOutcome:
