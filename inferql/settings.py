@@ -197,7 +197,9 @@ class Settings(BaseSettings):
     )
 
     # Limits
-    max_texts_per_job: int = Field(256, ge=1, description="Most texts in one job or request.")
+    max_texts_per_job: int = Field(
+        256, ge=1, description="Most texts in one job, and in one request over all its fields."
+    )
     max_text_chars: int = Field(10_000, ge=1, description="Longest text accepted, in characters.")
     sync_deadline_ms: float = Field(
         30_000, gt=0, description="How long `classify` and `classifyBatch` wait for a result."

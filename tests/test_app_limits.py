@@ -37,6 +37,13 @@ def unattended(model_registry: ModelRegistry, catalog: Catalog) -> Iterator[Runn
         yield running
 
 
+@pytest.fixture(scope="module")
+def small(model_registry: ModelRegistry, catalog: Catalog) -> Iterator[RunningServer]:
+    settings = Settings.model_validate({"port": free_port(), "max_texts_per_job": 4})
+    with RunningServer(settings, model_registry, catalog) as running:
+        yield running
+
+
 async def post(base: str, query: str, **variables: Any) -> httpx.Response:
     async with httpx.AsyncClient(base_url=base, timeout=60) as http:
         return await http.post("/graphql", json={"query": query, "variables": variables})
@@ -92,3 +99,21 @@ async def test_a_deep_queue_refuses_new_work_with_503(unattended: RunningServer)
     assert [e["extensions"]["code"] for e in third.json()["errors"]] == ["OVERLOADED"]
     assert reads.status_code == 200  # reading is not new work
     assert [e["node"]["status"] for e in reads.json()["data"]["jobs"]["edges"]] == ["QUEUED"] * 2
+
+
+async def test_a_request_may_not_send_more_texts_than_a_job_holds_over_all_its_fields(
+    small: RunningServer,
+) -> None:
+    def fields(n: int) -> str:
+        """``n`` aliased classifyBatch fields of two texts each."""
+        each = (f'f{i}: classifyBatch(texts: ["a{i}", "b{i}"]) {{ label }}' for i in range(n))
+        return "{ " + " ".join(each) + " }"
+
+    over = await post(small.url, fields(3))
+    within = await post(small.url, fields(2))
+
+    assert over.status_code == 400 and "data" not in over.json()
+    [error] = over.json()["errors"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "limit": 4}
+    assert "sends 6 texts; at most 4" in error["message"]
+    assert within.status_code == 200 and "errors" not in within.json(), within.json()

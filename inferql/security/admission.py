@@ -2,7 +2,8 @@
 
 Given the caller and what the operation asks for (its root fields and how many
 texts it sends), refuse it with FORBIDDEN (a root field needs a scope the caller
-lacks), OVERLOADED (the queue is too deep for new work) or RATE_LIMITED (the
+lacks), BAD_USER_INPUT (it sends more texts than one request may, over all its
+fields), OVERLOADED (the queue is too deep for new work) or RATE_LIMITED (the
 caller's texts per window are spent). Nothing runs, and nothing is charged, for
 a refused operation.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from inferql.backends.base import Backend
-from inferql.errors import OverloadedError
+from inferql.errors import BadUserInputError, OverloadedError
 from inferql.security.caller import Caller, Scope
 from inferql.security.ratelimit import RateLimiter, RateLimitState
 from inferql.settings import Settings
@@ -54,6 +55,7 @@ def required_scope(field: str) -> Scope | None:
 class Admission:
     def __init__(self, backend: Backend, settings: Settings) -> None:
         self._backend = backend
+        self._max_texts = settings.max_texts_per_job
         self._max_queue_depth = settings.max_queue_depth
         self._limiter = (
             None
@@ -74,6 +76,12 @@ class Admission:
                 caller.require(scope)
         if plan.texts == 0:
             return None
+        if plan.texts > self._max_texts:
+            raise BadUserInputError(
+                f"This operation sends {plan.texts} texts; at most {self._max_texts} go in "
+                "one request, over all its fields. Split it into several requests.",
+                limit=self._max_texts,
+            )
         if self._max_queue_depth is not None:
             depth = await self._backend.queue.depth()
             if depth > self._max_queue_depth:
