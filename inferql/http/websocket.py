@@ -11,7 +11,9 @@ open and clients notice a dead server (every graphql-ws client answers
 :class:`inferql.http.shared_streams.SharedStreams`. And it closes with 4400
 on a message of the wrong shape (a ``subscribe`` whose ``payload`` is not an
 object, an ``id`` that is not a string, ...), where strawberry's handler would
-fail on it and drop the socket without a close code.
+fail on it and drop the socket without a close code. A ``subscribe`` beyond the
+operations one socket may run at once is answered with an ``error`` that has
+its code (RATE_LIMITED), as every other error has.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import asyncio
 import contextlib
 from typing import Any, cast
 
+from graphql import GraphQLFormattedError
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema.base import BaseSchema
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
@@ -27,9 +30,12 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
+    ErrorMessage,
     Message,
+    SubscribeMessage,
 )
 
+from inferql.errors import ErrorCode
 from inferql.resolvers.context import Context
 
 
@@ -50,6 +56,24 @@ class PingingTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self.handle_invalid_message(problem)
             return
         await super().handle_message(message)
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        limit = self.max_subscriptions_per_connection
+        if (
+            limit is not None
+            and len(self.operations) >= limit
+            and self.connection_acknowledged
+            and message["id"] not in self.operations  # else: 4409, as strawberry closes
+        ):
+            error: GraphQLFormattedError = {
+                "message": f"At most {limit} operations run at once on one socket; complete "
+                "one, or open another socket.",
+                "extensions": {"code": ErrorCode.RATE_LIMITED.value, "limit": limit},
+            }
+            refusal: ErrorMessage = {"id": message["id"], "type": "error", "payload": [error]}
+            await self.send_message(refusal)
+            return
+        await super().handle_subscribe(message)
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         await super().handle_connection_init(message)

@@ -177,3 +177,26 @@ async def test_a_subscription_streams_between_pings(server: RunningServer) -> No
 
     assert first["type"] == "next"
     assert first["payload"]["data"]["job"] == {"type": "QUEUED", "job": {"id": job_id}}
+
+
+async def test_a_subscribe_beyond_the_sockets_limit_gets_a_coded_error(
+    ws: ClientConnection,
+) -> None:
+    await init(ws)
+    for i in range(100):
+        await send(ws, {"id": str(i), "type": "subscribe", "payload": {"query": EVENTS}})
+    await send(ws, {"id": "one too many", "type": "subscribe", "payload": {"query": EVENTS}})
+
+    reply = await receive(ws)
+    while reply["type"] == "ping":
+        reply = await receive(ws)
+    assert reply["type"] == "error" and reply["id"] == "one too many"
+    [error] = reply["payload"]
+    assert error["extensions"] == {"code": "RATE_LIMITED", "limit": 100}
+    await send(ws, {"id": "0", "type": "complete"})
+    await send(ws, {"id": "room again", "type": "subscribe", "payload": {"query": EVENTS}})
+    await send(ws, {"type": "ping"})
+    reply = await receive(ws)
+    while reply["type"] == "ping":
+        reply = await receive(ws)
+    assert reply == {"type": "pong"}  # no error for the subscription that fits
