@@ -61,6 +61,7 @@ class Runtime:
     stats: StatsCollector
     model_ready: bool = False
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    worker: asyncio.Task[None] | None = None  # the in-process worker's loop
 
 
 def create_app(
@@ -109,7 +110,9 @@ def create_app(
         if runtime.models is not None:
             worker = Worker(backend, runtime.models, settings)
             dispatcher = WebhookDispatcher(backend, settings)
-            runtime.tasks.append(asyncio.create_task(worker.run(), name="inferql-worker"))
+            runtime.worker = asyncio.create_task(worker.run(), name="inferql-worker")
+            runtime.worker.add_done_callback(_worker_ended)
+            runtime.tasks.append(runtime.worker)
             runtime.tasks.append(asyncio.create_task(dispatcher.run(), name="inferql-webhooks"))
             runtime.tasks.append(asyncio.create_task(_warm_up(runtime), name="inferql-warm-up"))
         else:
@@ -159,6 +162,13 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "ws_max_size": settings.max_body_bytes,
         "ws_per_message_deflate": settings.ws_compression,
     }
+
+
+def _worker_ended(task: asyncio.Task[None]) -> None:
+    """Log a worker loop that died (``/readyz`` then says so): no job it would
+    have run runs in this process any more."""
+    if not task.cancelled() and (error := task.exception()) is not None:
+        logger.error("the worker stopped: %r; jobs wait for another worker", error, exc_info=error)
 
 
 async def _warm_up(runtime: Runtime) -> None:
@@ -214,7 +224,8 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    """The backend answers and, where this process runs a worker, its model is loaded."""
+    """The backend answers and, where this process runs a worker, its model is
+    loaded and its loop runs."""
     runtime: Runtime = request.app.state.runtime
     checks: dict[str, str] = {}
     try:
@@ -224,7 +235,13 @@ async def readyz(request: Request) -> JSONResponse:
         checks["backend"] = error.message
     if runtime.models is not None:
         checks["model"] = "loaded" if runtime.model_ready else "loading"
-    ready = checks["backend"] == "ok" and checks.get("model", "loaded") == "loaded"
+    if runtime.worker is not None:
+        checks["worker"] = "stopped" if runtime.worker.done() else "running"
+    ready = (
+        checks["backend"] == "ok"
+        and checks.get("model", "loaded") == "loaded"
+        and checks.get("worker", "running") == "running"
+    )
     return JSONResponse(
         {"status": "ready" if ready else "not ready", "checks": checks},
         status_code=200 if ready else 503,

@@ -4,16 +4,18 @@ websocket clients."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from inferql.backends.base import Delivery
 from inferql.inference.catalog import Catalog
 from inferql.inference.registry import ModelRegistry
 from inferql.settings import Settings
-from tests.support import GraphQLWebSocket, RunningServer, free_port
+from tests.support import CountingModels, GraphQLWebSocket, RunningServer, free_port
 
 
 @pytest.fixture(scope="module")
@@ -203,10 +205,33 @@ async def test_graphiql_health_and_readiness(client: httpx.AsyncClient) -> None:
     assert page.status_code == 200 and "graphiql" in page.text.lower()
     assert health.json() == {"status": "ok"}
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"backend": "ok", "model": "loaded"}
+    assert ready.json()["checks"] == {"backend": "ok", "model": "loaded", "worker": "running"}
 
 
 async def test_bad_input_over_http_names_its_code(client: httpx.AsyncClient) -> None:
     body = await gql(client, '{ classify(text: "hi", model: "nope") { label } }')
     assert body["errors"][0]["extensions"]["code"] == "MODEL_NOT_FOUND"
     assert body["data"] is None
+
+
+async def test_a_worker_loop_that_dies_is_logged_and_makes_the_process_not_ready(
+    catalog: Catalog, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings.model_validate({"port": free_port()})
+    running = RunningServer(settings, CountingModels(), catalog)
+
+    async def broken_take(limit: int, timeout: float) -> list[Delivery]:
+        raise RuntimeError("the queue broke (injected)")
+
+    runtime = running.app.state.runtime
+    runtime.backend.queue.take = broken_take
+    with running, caplog.at_level(logging.ERROR, logger="inferql.app"):
+        async with httpx.AsyncClient(base_url=running.url, timeout=10) as http:
+            for _ in range(200):  # the loop dies on its first take, soon after start
+                ready = await http.get("/readyz")
+                if ready.json()["checks"].get("worker") == "stopped":
+                    break
+                await asyncio.sleep(0.05)
+
+    assert ready.status_code == 503 and ready.json()["status"] == "not ready"
+    assert any("the worker stopped" in r.getMessage() for r in caplog.records)
