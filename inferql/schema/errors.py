@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 from graphql import GraphQLError
+from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.types import ExecutionContext
 
 from inferql.errors import ErrorCode, InferqlError
@@ -24,6 +25,10 @@ def apply_error_code(error: GraphQLError, context: ExecutionContext | None) -> N
     if isinstance(original, InferqlError):
         extensions.update(original.extensions)
         extensions["code"] = original.code.value
+    elif isinstance(original, CannotGetOperationTypeError):
+        # No operation of that name (or several and none named): the caller's
+        # document, as over HTTP, where the view answers it before executing.
+        extensions["code"] = ErrorCode.GRAPHQL_VALIDATION_FAILED.value
     elif original is not None and not isinstance(original, GraphQLError):
         logger.error(
             "unexpected error in operation %s at %s",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -200,3 +201,15 @@ async def test_a_subscribe_beyond_the_sockets_limit_gets_a_coded_error(
     while reply["type"] == "ping":
         reply = await receive(ws)
     assert reply == {"type": "pong"}  # no error for the subscription that fits
+
+
+async def test_an_unknown_operation_name_closes_4400_and_is_no_server_error(
+    ws: ClientConnection, caplog: pytest.LogCaptureFixture
+) -> None:
+    await init(ws)
+    payload = {"query": "subscription A { jobEvents { type } }", "operationName": "B"}
+    with caplog.at_level(logging.ERROR):
+        await send(ws, {"id": "1", "type": "subscribe", "payload": payload})
+        assert await closed_with(ws) == 4400
+
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
