@@ -115,5 +115,5 @@ async def test_a_request_may_not_send_more_texts_than_a_job_holds_over_all_its_f
     assert over.status_code == 400 and "data" not in over.json()
     [error] = over.json()["errors"]
     assert error["extensions"] == {"code": "BAD_USER_INPUT", "limit": 4}
-    assert "sends 6 texts; at most 4" in error["message"]
+    assert "sends 6 texts; at most 4 are accepted" in error["message"]
     assert within.status_code == 200 and "errors" not in within.json(), within.json()

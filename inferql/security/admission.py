@@ -78,8 +78,8 @@ class Admission:
             return None
         if plan.texts > self._max_texts:
             raise BadUserInputError(
-                f"This operation sends {plan.texts} texts; at most {self._max_texts} go in "
-                "one request, over all its fields. Split it into several requests.",
+                f"This operation sends {plan.texts} texts; at most {self._max_texts} are "
+                "accepted in one request, over all its fields. Split it into several requests.",
                 limit=self._max_texts,
             )
         if self._max_queue_depth is not None:
