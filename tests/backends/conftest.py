@@ -7,6 +7,7 @@ import pytest
 
 from inferql.backends import create_backend
 from inferql.backends.base import Backend
+from inferql.backends.redis import RedisBackend
 from tests.conftest import SettingsFactory
 from tests.redis_server import RedisServer
 
@@ -38,3 +39,14 @@ async def backend_named(
 @pytest.fixture
 async def backend(backend_named: BackendFactory) -> Backend:
     return await backend_named(subscriber_buffer=4, cache_max_entries=3)
+
+
+@pytest.fixture
+async def redis_backend(
+    redis_server: RedisServer, redis_prefix: str, make_settings: SettingsFactory
+) -> AsyncIterator[RedisBackend]:
+    """A Redis backend of its own key prefix, closed after the test."""
+    built = create_backend(make_settings(redis_url=redis_server.url, redis_prefix=redis_prefix))
+    assert isinstance(built, RedisBackend)
+    yield built
+    await built.close()

@@ -7,7 +7,6 @@ back survives its worker's stop; jobs taken over keep their delivery counts."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -19,16 +18,6 @@ from inferql.inference import ModelRef
 from inferql.jobs.model import Job, JobEventType, JobStatus, new_job_id
 from tests.conftest import SettingsFactory
 from tests.redis_server import RedisServer
-
-
-@pytest.fixture
-async def redis_backend(
-    redis_server: RedisServer, redis_prefix: str, make_settings: SettingsFactory
-) -> AsyncIterator[RedisBackend]:
-    built = create_backend(make_settings(redis_url=redis_server.url, redis_prefix=redis_prefix))
-    assert isinstance(built, RedisBackend)
-    yield built
-    await built.close()
 
 
 async def test_one_ack_settles_many_deliveries(redis_backend: RedisBackend) -> None:

@@ -4,29 +4,13 @@ sends a command again when its reply is lost after the server ran it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-
-from inferql.backends import create_backend
 from inferql.backends.base import EventStream
 from inferql.backends.redis import RedisBackend
 from inferql.inference import ModelRef
 from inferql.jobs.model import Job, JobEvent, JobEventType, JobStatus, new_job_id
-from tests.conftest import SettingsFactory
-from tests.redis_server import RedisServer
-
-
-@pytest.fixture
-async def redis_backend(
-    redis_server: RedisServer, redis_prefix: str, make_settings: SettingsFactory
-) -> AsyncIterator[RedisBackend]:
-    built = create_backend(make_settings(redis_url=redis_server.url, redis_prefix=redis_prefix))
-    assert isinstance(built, RedisBackend)
-    yield built
-    await built.close()
 
 
 def _job() -> Job:
