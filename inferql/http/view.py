@@ -186,10 +186,15 @@ class GraphQLView(GraphQL[Context, None]):
             return self._refusal(request, InferqlError(INTERNAL_MESSAGE), media)
 
     async def parse_http_body(self, request_adapter: Any) -> Any:
-        try:
-            return await super().parse_http_body(request_adapter)
-        except AttributeError:  # strawberry's `data.get(...)` of a JSON body that is no object
-            raise HTTPException(400, 'The body must be a JSON object: {"query": ...}.') from None
+        # A JSON body that is no object (a string, a number, null) would reach
+        # strawberry's `data.get(...)` and fail there. Starlette keeps the body
+        # once read, so looking at its first byte costs nothing. (A list is a
+        # batch, which strawberry refuses itself.)
+        if request_adapter.method == "POST":
+            body: bytes = await request_adapter.get_body()
+            if body.lstrip()[:1] not in (b"{", b"["):
+                raise HTTPException(400, 'The body must be a JSON object: {"query": ...}.')
+        return await super().parse_http_body(request_adapter)
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         # A GET that names a persisted query has no `query` but is no browser.
