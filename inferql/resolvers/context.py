@@ -92,11 +92,9 @@ async def _classify_many(
         else:
             results.update(zip(indexes, predictions, strict=True))
 
-    if len(by_model) == 1:  # the usual case: no task to start
-        [(ref, indexes)] = by_model.items()
-        await classify(ref, indexes)
-    else:
-        await asyncio.gather(*(classify(ref, indexes) for ref, indexes in by_model.items()))
+    calls = [classify(ref, indexes) for ref, indexes in by_model.items()]
+    # One model (the usual case) is awaited directly: gathering it starts a task.
+    await (calls[0] if len(calls) == 1 else asyncio.gather(*calls))
     return [results[i] for i in range(len(keys))]
 
 
