@@ -20,6 +20,7 @@ the status its code maps to.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from datetime import timedelta
@@ -28,7 +29,7 @@ from typing import Any
 from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -40,9 +41,10 @@ from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.unset import UNSET, UnsetType
 
-from inferql.errors import BadRequestError, ErrorCode, InferqlError, PayloadTooLargeError
+from inferql.errors import BadRequestError, ErrorCode, InferqlError
 from inferql.http.media import MediaType, is_json_body, negotiate
 from inferql.http.messages import MessageEncoder
+from inferql.http.request_body import limit_body, request_data, too_large
 from inferql.http.shared_streams import SharedStreams
 from inferql.http.status import code_headers, request_error_status
 from inferql.http.websocket import PingingTransportWSHandler
@@ -135,9 +137,7 @@ class GraphQLView(GraphQL[Context, None]):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
-        request = Request(
-            scope, receive=_limit_body(receive, self.services.settings.max_body_bytes)
-        )
+        request = Request(scope, receive=limit_body(receive, self.services.settings.max_body_bytes))
         response = await self._respond(request)
         await response(scope, receive, send)
 
@@ -157,12 +157,14 @@ class GraphQLView(GraphQL[Context, None]):
             return self._refusal(request, error, media, status=415)
         length = request.headers.get("content-length", "")
         if length.isdigit() and int(length) > self.services.settings.max_body_bytes:
-            return self._refusal(request, _too_large(self.services.settings.max_body_bytes), media)
+            return self._refusal(request, too_large(self.services.settings.max_body_bytes), media)
         return await self._run(request, media)
 
     async def _run(self, request: Request, media: MediaType) -> Response:
         request.state.media = media
         try:
+            if request.method == "POST":
+                return await self._post(request)
             return await self.run(request)
         except InferqlError as error:
             return self._refusal(request, error, media)
@@ -184,6 +186,27 @@ class GraphQLView(GraphQL[Context, None]):
         except Exception:
             logger.exception("unexpected error serving %s %s", request.method, request.url.path)
             return self._refusal(request, InferqlError(INTERNAL_MESSAGE), media)
+
+    async def _post(self, request: Request) -> Response:
+        """A POST of one operation, as strawberry's ``run`` serves it, less the
+        steps such a request never needs: ``_respond`` has checked its media
+        types (so no content-type parsing, no multipart form), this view offers
+        no HTTP stream transports (so none to look up, and no streamed result to
+        test for), and no IDE is rendered for a POST. A batch, or a body that is
+        no object, goes to ``run`` for its refusal."""
+        body = await request.body()
+        if body.lstrip()[:1] != b"{":
+            return await self.run(request)
+        try:
+            operation = request_data(json.loads(body))
+        except json.JSONDecodeError as error:
+            raise HTTPException(400, "Unable to parse request body as JSON") from error
+        sub_response = await self.get_sub_response(request)
+        context = await self.get_context(request, response=sub_response)
+        result = await self.execute_operation(
+            request, self.request_adapter_class(request), operation, context, None, sub_response
+        )
+        return self.create_response(await self.process_result(request, result), sub_response)
 
     async def parse_http_body(self, request_adapter: Any) -> Any:
         # A JSON body that is no object (a string, a number, null) would reach
@@ -268,24 +291,3 @@ def _is_request_error(result: ExecutionResult) -> bool:
     return (
         result.data is None and bool(result.errors) and all(not e.path for e in result.errors or ())
     )
-
-
-def _too_large(limit: int) -> PayloadTooLargeError:
-    return PayloadTooLargeError(f"The request body is larger than {limit} bytes.", limit=limit)
-
-
-def _limit_body(receive: Receive, limit: int) -> Receive:
-    """``receive`` that raises PayloadTooLargeError once the body passes ``limit``
-    bytes, however it is sent (a chunked body has no Content-Length)."""
-    received = 0
-
-    async def limited() -> Message:
-        nonlocal received
-        message = await receive()
-        if message["type"] == "http.request":
-            received += len(message.get("body", b""))
-            if received > limit:
-                raise _too_large(limit)
-        return message
-
-    return limited

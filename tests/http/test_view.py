@@ -134,6 +134,22 @@ REQUEST_ERRORS: list[tuple[str, dict[str, Any], int, int, str]] = [
         "BAD_REQUEST",
     ),
     (
+        "body is a JSON object cut short",
+        {"content": b'{"query": "{ __typename }"', "headers": {"Content-Type": JSON}},
+        400,
+        400,
+        "BAD_REQUEST",
+    ),
+    ("body is a batch", {"json": [{"query": "{ __typename }"}]}, 400, 400, "BAD_REQUEST"),
+    ("query not a string", {"json": {"query": 7}}, 400, 400, "BAD_REQUEST"),
+    (
+        "extensions not a map",
+        {"json": {"query": "{ __typename }", "extensions": "apq"}},
+        400,
+        400,
+        "BAD_REQUEST",
+    ),
+    (
         "variables not a map",
         {"json": {"query": "{ __typename }", "variables": [7]}},
         400,
