@@ -14,8 +14,8 @@ worker's lines about that job carry it too.
 from __future__ import annotations
 
 import logging
+import random
 import re
-import secrets
 import sys
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -45,10 +45,15 @@ def set_request_id(request_id: str | None) -> None:
 
 def request_id_from(header: str | None) -> str:
     """The client's ``X-Request-ID`` when it is a sensible id, else a new one: 32
-    random hex digits (``uuid4().hex``'s shape, without building a UUID)."""
+    random hex digits (``uuid4().hex``'s shape, without building a UUID).
+
+    A request id names a request in logs; it guards nothing, so it comes from
+    ``random`` (reseeded in a forked child), not from ``os.urandom``: that is a
+    system call which lets go of the GIL, and on a busy server another thread
+    then holds the event loop up until it gives the GIL back."""
     if header is not None and _VALID_REQUEST_ID.fullmatch(header):
         return header
-    return secrets.token_hex(16)
+    return f"{random.getrandbits(128):032x}"
 
 
 @dataclass(slots=True)
