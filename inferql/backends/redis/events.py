@@ -79,14 +79,16 @@ class RedisEventBus:
     async def _listen(self) -> None:
         backoff = 0.05
         while not self._closed:
-            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            pubsub = self._client.pubsub()
             try:
                 await pubsub.subscribe(self._channel)
-                self._listening.set()
-                backoff = 0.05
                 async for message in pubsub.listen():
                     if message["type"] == "message":
                         self._fanout.deliver(load_event(message["data"]))
+                    elif message["type"] == "subscribe":
+                        # Listening once Redis confirms it: `subscribe` only sent it.
+                        self._listening.set()
+                        backoff = 0.05
             except CONNECTION_ERRORS:
                 if self._closed:
                     return
