@@ -23,18 +23,13 @@ from redis.exceptions import ResponseError
 from inferql.backends.base import Delivery
 from inferql.backends.redis.connection import CONNECTION_ERRORS, reaching_redis
 from inferql.backends.redis.keys import WORKERS_GROUP, Keys
+from inferql.backends.redis.queue_scripts import LEAVE_IF_NOTHING_PENDING
 
 logger = logging.getLogger(__name__)
 
 # The field of a queue entry that holds the job id (the backend's submit script
 # writes entries too).
 JOB_FIELD = "job"
-
-# KEYS: the queue; ARGV: the group, the consumer
-_LEAVE_IF_NOTHING_PENDING = """
-if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) > 0 then return 0 end
-return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
-"""
 
 
 class RedisWorkQueue:
@@ -50,7 +45,7 @@ class RedisWorkQueue:
         self._heartbeat: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
         self._depth_query: asyncio.Task[int] | None = None
-        self._leave = client.register_script(_LEAVE_IF_NOTHING_PENDING)
+        self._leave = client.register_script(LEAVE_IF_NOTHING_PENDING)
 
     async def put(self, job_id: str) -> None:
         async with reaching_redis():
