@@ -26,7 +26,8 @@ class Delivery:
     job_id: str
     receipt: str
     attempt: int = 1
-    """How many times this job has been delivered, this time included."""
+    """How many times this job has been delivered, this time included; a delivery
+    handed back unrun (``WorkQueue.release``) does not count."""
 
 
 class JobStore(Protocol):
@@ -77,7 +78,8 @@ class WorkQueue(Protocol):
         step, where the backend can make it one)."""
 
     async def release(self, delivery: Delivery) -> None:
-        """Hand a delivery back unfinished: it is delivered again, to any worker."""
+        """Hand a delivery back unrun: it is delivered again, to any worker, with
+        the same ``attempt`` (a hand-back is no failed delivery)."""
 
     async def dead_letter(self, delivery: Delivery, reason: str) -> None:
         """Give up on a delivery: move it to the dead letters, never to be retried."""

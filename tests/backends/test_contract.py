@@ -375,6 +375,23 @@ async def test_a_released_delivery_is_delivered_again(backend: Backend) -> None:
     assert again[0].attempt >= first.attempt
 
 
+async def test_a_hand_back_is_not_a_delivery(backend: Backend) -> None:
+    """A worker that hands a job back unrun (it lost its backend) did not run it:
+    however often that happens, the job's next delivery has the same count (so
+    blips never dead-letter a healthy job)."""
+    await backend.queue.put("a")
+    (first,) = await backend.queue.take(1, timeout=1)
+
+    delivery = first
+    for _ in range(4):
+        await backend.queue.release(delivery)
+        (delivery,) = await backend.queue.take(1, timeout=1)
+        assert (delivery.job_id, delivery.attempt) == ("a", first.attempt)
+    await backend.queue.ack(delivery)
+
+    assert await backend.queue.take(1, timeout=0.05) == []
+
+
 async def test_a_dead_lettered_delivery_is_not_delivered_again(backend: Backend) -> None:
     await backend.queue.put("doomed")
     (delivery,) = await backend.queue.take(1, timeout=1)

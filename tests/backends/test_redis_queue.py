@@ -2,7 +2,8 @@
 deliveries, leaving none pending for another worker to take over; callers that
 ask for the depth at once share one query; jobs started together share two
 round trips, and one that changed in between is retried alone; a job handed
-back survives its worker's stop; jobs taken over keep their delivery counts."""
+back survives its worker's stop; jobs taken over keep their delivery counts,
+and a hand-back (even one sent again) counts none."""
 
 from __future__ import annotations
 
@@ -153,3 +154,58 @@ async def test_jobs_taken_over_from_a_dead_worker_carry_their_own_delivery_count
         await live.close()
     assert (a.job_id, b.job_id, c.job_id) == ("a", "b", "c")
     assert [(d.job_id, d.attempt) for d in taken] == [("a", 2), ("c", 2)]
+
+
+async def test_a_job_handed_back_then_left_by_a_dead_worker_counts_that_one_delivery(
+    redis_server: RedisServer, redis_prefix: str, make_settings: SettingsFactory
+) -> None:
+    """Hand-backs do not count; the delivery whose worker died holding it does."""
+    dead = _worker_backend(redis_server.url, redis_prefix, make_settings)
+    live = _worker_backend(redis_server.url, redis_prefix, make_settings)
+    try:
+        await dead.queue.put("a")
+        [taken] = await dead.queue.take(1, timeout=1)
+        for _ in range(3):
+            await dead.queue.release(taken)
+            [taken] = await dead.queue.take(1, timeout=1)
+        await dead.close()  # dies holding it
+        await asyncio.sleep(0.5)
+
+        [again] = await live.queue.take(1, timeout=0)
+    finally:
+        await live.close()
+    assert (taken.attempt, again.job_id, again.attempt) == (1, "a", 2)
+
+
+async def test_a_hand_back_sent_again_changes_nothing(
+    redis_server: RedisServer, redis_prefix: str, make_settings: SettingsFactory
+) -> None:
+    """The client sends a command again when its reply was lost: a hand-back that
+    arrives twice counts once, and one that arrives after another worker took
+    the job neither takes it back nor counts. The job's next delivery to a
+    worker that dies holding it is its second."""
+    first = _worker_backend(redis_server.url, redis_prefix, make_settings)
+    second = _worker_backend(redis_server.url, redis_prefix, make_settings)
+    third = _worker_backend(redis_server.url, redis_prefix, make_settings)
+    try:
+        await first.queue.put("a")
+        [taken] = await first.queue.take(1, timeout=1)
+        await first.queue.release(taken)
+        await first.queue.release(taken)  # sent again before anyone took it
+        [again] = await second.queue.take(1, timeout=1)
+        await first.queue.release(taken)  # sent again after the second took it
+        pending = await second.client.xpending_range(
+            second.keys.queue, WORKERS_GROUP, min="-", max="+", count=10
+        )
+        await second.close()  # dies holding it
+        await asyncio.sleep(0.5)
+
+        [last] = await third.queue.take(1, timeout=0)
+    finally:
+        await first.close()
+        await third.close()
+    assert (again.job_id, again.attempt) == ("a", 1)
+    assert [(p["consumer"], int(p["time_since_delivered"]) < 300) for p in pending] == [
+        (second.queue.consumer, True)
+    ]
+    assert (last.job_id, last.attempt) == ("a", 2)

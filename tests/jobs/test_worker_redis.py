@@ -116,6 +116,31 @@ async def test_jobs_taken_as_redis_fails_mid_intake_go_back_to_the_queue(
     assert h.models.batches == [["taken in a blip"]]
 
 
+async def test_a_job_handed_back_in_blip_after_blip_is_not_dead_lettered(
+    redis_harness: RedisHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More Redis blips while a worker holds a job than ``max_deliveries``: each
+    time the worker hands it back unrun, which is no delivery that failed."""
+    h = redis_harness(start=False, claim_idle_ms=300, max_deliveries=1)
+    job = await h.service.submit(["taken in blip after blip"])
+    advance_each = h.backend.advance_each
+    failures: list[str] = []
+
+    async def blip(*args: Any, **kwargs: Any) -> Any:
+        if len(failures) < 3:
+            failures.append("advance_each")
+            raise UnavailableError("Redis cannot be reached (injected)")
+        return await advance_each(*args, **kwargs)
+
+    monkeypatch.setattr(h.backend, "advance_each", blip)
+    h.start_worker()
+    finished = await h.service.wait(job.id, 10)
+
+    assert len(failures) == 3
+    assert finished.status is JobStatus.SUCCEEDED
+    assert h.models.batches == [["taken in blip after blip"]]
+
+
 async def test_a_job_its_dead_worker_finished_is_announced_once_by_the_next(
     redis_harness: RedisHarness, redis_server: RedisServer, redis_prefix: str
 ) -> None:

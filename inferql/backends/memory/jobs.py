@@ -139,6 +139,7 @@ class MemoryWorkQueue:
         return None
 
     async def release(self, delivery: Delivery) -> None:
+        # First in line again; its next delivery's attempt is 1, as every one is.
         self._ready.appendleft(delivery.job_id)
         self._wakeup.set()
 

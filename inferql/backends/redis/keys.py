@@ -44,6 +44,12 @@ class Keys:
         return f"{self.prefix}queue"
 
     @property
+    def queue_handbacks(self) -> str:
+        """Hash: queue entry id -> how many of its deliveries were handed back unrun
+        (they do not count towards ``max_deliveries``)."""
+        return f"{self.prefix}queue:handbacks"
+
+    @property
     def dead_letters(self) -> str:
         """Stream of jobs given up after too many deliveries."""
         return f"{self.prefix}queue:dead"

@@ -6,7 +6,12 @@ live worker renews its claim on what it holds every third of ``claim_idle_ms``
 (XCLAIM ... JUSTID resets the idle time without counting a delivery), so only
 the jobs of a dead worker go idle long enough for XAUTOCLAIM to hand them to
 another. Each delivery carries its count; the worker dead-letters a job that
-has been delivered too often (see ``jobs/worker.py``).
+has been delivered too often (see ``jobs/intake.py``).
+
+A worker that hands a job back unrun (``release``: it lost Redis, or could not
+start the job) did not fail with it, so that delivery does not count: the
+entry keeps its place and its id, and the hand-back is counted beside it
+(``Keys.queue_handbacks``), to be taken off Redis's count of deliveries.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from redis.exceptions import ResponseError
 from inferql.backends.base import Delivery
 from inferql.backends.redis.connection import CONNECTION_ERRORS, reaching_redis
 from inferql.backends.redis.keys import WORKERS_GROUP, Keys
-from inferql.backends.redis.queue_scripts import LEAVE_IF_NOTHING_PENDING
+from inferql.backends.redis.queue_scripts import HAND_BACK, LEAVE_IF_NOTHING_PENDING
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +51,7 @@ class RedisWorkQueue:
         self._closing = asyncio.Event()
         self._depth_query: asyncio.Task[int] | None = None
         self._leave = client.register_script(LEAVE_IF_NOTHING_PENDING)
+        self._hand_back = client.register_script(HAND_BACK)
 
     async def put(self, job_id: str) -> None:
         async with reaching_redis():
@@ -89,23 +95,26 @@ class RedisWorkQueue:
             pipe = self._client.pipeline(transaction=True)
             pipe.xack(self._keys.queue, WORKERS_GROUP, *receipts)
             pipe.xdel(self._keys.queue, *receipts)
+            pipe.hdel(self._keys.queue_handbacks, *receipts)
             await pipe.execute()
         self._held.difference_update(receipts)
 
     async def release(self, delivery: Delivery) -> None:
-        """Stop renewing the claim and mark the entry idle long enough that the
-        next XAUTOCLAIM, by any worker, takes it."""
+        """Stop renewing the claim and hand the entry back (``HAND_BACK``): the
+        next XAUTOCLAIM, by any worker, takes it, and that delivery does not
+        count."""
         self._held.discard(delivery.receipt)
         self._next_reclaim = 0.0
         async with reaching_redis():
-            await self._client.xclaim(
-                self._keys.queue,
-                WORKERS_GROUP,
-                self.consumer,
-                0,
-                [delivery.receipt],
-                idle=self._claim_idle_ms,
-                justid=True,
+            await self._hand_back(
+                keys=[self._keys.queue, self._keys.queue_handbacks],
+                args=[
+                    WORKERS_GROUP,
+                    self.consumer,
+                    delivery.receipt,
+                    delivery.attempt,
+                    self._claim_idle_ms,
+                ],
             )
 
     async def dead_letter(self, delivery: Delivery, reason: str) -> None:
@@ -122,6 +131,7 @@ class RedisWorkQueue:
             )
             pipe.xack(self._keys.queue, WORKERS_GROUP, delivery.receipt)
             pipe.xdel(self._keys.queue, delivery.receipt)
+            pipe.hdel(self._keys.queue_handbacks, delivery.receipt)
             pipe.hincrby(self._keys.counters, "dead_lettered", 1)
             await pipe.execute()
         self._held.discard(delivery.receipt)
@@ -190,7 +200,8 @@ class RedisWorkQueue:
         self._group_ready = True
 
     async def _reclaim(self, limit: int) -> list[Delivery]:
-        """Take over jobs that a dead worker left idle, with their delivery counts."""
+        """Take over jobs that a dead worker left idle or a worker handed back, with
+        their delivery counts: Redis's count less the hand-backs."""
         _next, entries, _deleted = await self._client.xautoclaim(
             self._keys.queue,
             WORKERS_GROUP,
@@ -205,15 +216,22 @@ class RedisWorkQueue:
         # Each entry's own count: a range between the first and the last would
         # also hold entries this consumer had already, and could cut the last off.
         pipe = self._client.pipeline(transaction=False)
-        for entry_id, _fields in entries:
+        ids = [entry_id for entry_id, _fields in entries]
+        for entry_id in ids:
             pipe.xpending_range(
                 self._keys.queue, WORKERS_GROUP, min=entry_id, max=entry_id, count=1
             )
-        found: list[Any] = await pipe.execute()
+        pipe.hmget(self._keys.queue_handbacks, ids)
+        *found, handed = await pipe.execute()
         counts = {p["message_id"]: int(p["times_delivered"]) for one in found for p in one}
-        logger.warning("took over %d job(s) from a worker that stopped answering", len(entries))
+        handed_back = {entry_id: int(n) for entry_id, n in zip(ids, handed, strict=True) if n}
+        logger.warning("took over %d job(s) handed back or left by a stopped worker", len(ids))
         return [
-            Delivery(fields[JOB_FIELD], entry_id, attempt=counts.get(entry_id, 1))
+            Delivery(
+                fields[JOB_FIELD],
+                entry_id,
+                attempt=max(1, counts.get(entry_id, 1) - handed_back.get(entry_id, 0)),
+            )
             for entry_id, fields in entries
         ]
 
