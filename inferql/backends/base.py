@@ -79,7 +79,8 @@ class WorkQueue(Protocol):
 
     async def release(self, delivery: Delivery) -> None:
         """Hand a delivery back unrun: it is delivered again, to any worker, with
-        the same ``attempt`` (a hand-back is no failed delivery)."""
+        the same ``attempt`` (a hand-back is no failed delivery). A backend that
+        could not be reached sends it later, before this queue's next ``take``."""
 
     async def dead_letter(self, delivery: Delivery, reason: str) -> None:
         """Give up on a delivery: move it to the dead letters, never to be retried."""

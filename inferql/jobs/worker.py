@@ -181,8 +181,10 @@ class Worker:
         task.add_done_callback(written)
 
     async def _hand_back(self) -> None:
-        """Return every taken job to the queue (best effort: one whose hand-back
-        fails is taken over once its claim goes idle)."""
+        """Return every taken job to the queue; a hand-back is no delivery that
+        failed, so it does not count towards ``max_deliveries``. One that cannot
+        reach the backend now is sent with the queue's next take (or, should
+        this process die first, taken over once its claim goes idle)."""
         for item in self._batcher.clear():
             self._telemetry.released(item.job)
             with contextlib.suppress(UnavailableError):

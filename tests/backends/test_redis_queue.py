@@ -3,11 +3,12 @@ deliveries, leaving none pending for another worker to take over; callers that
 ask for the depth at once share one query; jobs started together share two
 round trips, and one that changed in between is retried alone; a job handed
 back survives its worker's stop; jobs taken over keep their delivery counts,
-and a hand-back (even one sent again) counts none."""
+and a hand-back (sent again, or while Redis is away) counts none."""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from inferql.backends import create_backend
 from inferql.backends.redis import RedisBackend
 from inferql.backends.redis.keys import WORKERS_GROUP
+from inferql.errors import UnavailableError
 from inferql.inference import ModelRef
 from inferql.jobs.model import Job, JobEventType, JobStatus, new_job_id
 from tests.conftest import SettingsFactory
@@ -209,3 +211,28 @@ async def test_a_hand_back_sent_again_changes_nothing(
         (second.queue.consumer, True)
     ]
     assert (last.job_id, last.attempt) == ("a", 2)
+
+
+async def test_a_hand_back_while_redis_is_away_is_sent_once_it_is_back(
+    tmp_path: Path, redis_prefix: str, make_settings: SettingsFactory
+) -> None:
+    """A worker hands its jobs back because it lost Redis, so the hand-back itself
+    usually fails: the queue sends it when Redis answers again, and the job is
+    delivered again without counting a delivery (and without waiting out its
+    claim)."""
+    server = RedisServer(tmp_path / "redis", appendonly=True)
+    server.start()
+    worker = _worker_backend(server.url, redis_prefix, make_settings)
+    try:
+        await worker.queue.put("a")
+        [taken] = await worker.queue.take(1, timeout=1)
+        server.kill()
+        with pytest.raises(UnavailableError):
+            await worker.queue.release(taken)
+        server.start()
+
+        [again] = await worker.queue.take(1, timeout=0)
+    finally:
+        await worker.close()
+        server.stop()
+    assert (again.job_id, again.receipt, again.attempt) == ("a", taken.receipt, 1)

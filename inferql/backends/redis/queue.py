@@ -11,7 +11,8 @@ has been delivered too often (see ``jobs/intake.py``).
 A worker that hands a job back unrun (``release``: it lost Redis, or could not
 start the job) did not fail with it, so that delivery does not count: the
 entry keeps its place and its id, and the hand-back is counted beside it
-(``Keys.queue_handbacks``), to be taken off Redis's count of deliveries.
+(``Keys.queue_handbacks``), to be taken off Redis's count of deliveries. A
+hand-back that cannot reach Redis waits in this process for the next ``take``.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ class RedisWorkQueue:
         self._claim_idle_ms = claim_idle_ms
         self._heartbeat_s = claim_idle_ms / 3000
         self._held: set[str] = set()  # receipts taken and not yet acked
+        # Handed back, not yet through to Redis (sent by one task at a time).
+        self._returning: dict[str, Delivery] = {}
+        self._returning_lock = asyncio.Lock()
         self._group_ready = False
         self._next_reclaim = 0.0
         self._heartbeat: asyncio.Task[None] | None = None
@@ -62,6 +66,7 @@ class RedisWorkQueue:
             self._heartbeat = asyncio.create_task(self._beat(), name="inferql-queue-heartbeat")
         async with reaching_redis():
             await self._ensure_group()
+            await self._send_hand_backs()  # before anyone can take them again
             if time.monotonic() >= self._next_reclaim:
                 self._next_reclaim = time.monotonic() + self._heartbeat_s
                 reclaimed = await self._reclaim(limit)
@@ -102,20 +107,15 @@ class RedisWorkQueue:
     async def release(self, delivery: Delivery) -> None:
         """Stop renewing the claim and hand the entry back (``HAND_BACK``): the
         next XAUTOCLAIM, by any worker, takes it, and that delivery does not
-        count."""
+        count. If Redis cannot be reached, raise ``UnavailableError``; the
+        hand-back is sent again before this queue's next take (or as it
+        closes), and should this process die first, the unrenewed claim goes
+        idle and another worker takes the job over, as a dead worker's."""
         self._held.discard(delivery.receipt)
+        self._returning[delivery.receipt] = delivery
         self._next_reclaim = 0.0
         async with reaching_redis():
-            await self._hand_back(
-                keys=[self._keys.queue, self._keys.queue_handbacks],
-                args=[
-                    WORKERS_GROUP,
-                    self.consumer,
-                    delivery.receipt,
-                    delivery.attempt,
-                    self._claim_idle_ms,
-                ],
-            )
+            await self._send_hand_backs()
 
     async def dead_letter(self, delivery: Delivery, reason: str) -> None:
         async with reaching_redis():
@@ -178,6 +178,7 @@ class RedisWorkQueue:
             return
         await self._heartbeat
         with contextlib.suppress(*CONNECTION_ERRORS, ResponseError):
+            await self._send_hand_backs()
             await self._client.zrem(self._keys.workers, self.consumer)
             # Leave the group too, unless Redis still counts an entry as this
             # consumer's (one handed back, or one whose delivery never reached
@@ -186,8 +187,33 @@ class RedisWorkQueue:
             await self._leave(keys=[self._keys.queue], args=[WORKERS_GROUP, self.consumer])
 
     def _hold(self, deliveries: list[Delivery]) -> list[Delivery]:
-        self._held.update(d.receipt for d in deliveries)
+        for delivery in deliveries:
+            self._held.add(delivery.receipt)
+            self._returning.pop(delivery.receipt, None)  # it is this one's again
         return deliveries
+
+    async def _send_hand_backs(self) -> None:
+        """Send the hand-backs that have not reached Redis; each that does (or that
+        Redis refuses) is done. Raises what a lost connection raises."""
+        async with self._returning_lock:
+            for receipt, delivery in list(self._returning.items()):
+                try:
+                    await self._hand_back(
+                        keys=[self._keys.queue, self._keys.queue_handbacks],
+                        args=[
+                            WORKERS_GROUP,
+                            self.consumer,
+                            receipt,
+                            delivery.attempt,
+                            self._claim_idle_ms,
+                        ],
+                    )
+                except ResponseError as error:
+                    if str(error).startswith("LOADING"):
+                        raise
+                    # Never renewed again, it goes to another worker once idle.
+                    logger.warning("could not hand back job %s: %s", delivery.job_id, error)
+                del self._returning[receipt]
 
     async def _ensure_group(self) -> None:
         if self._group_ready:
