@@ -134,7 +134,8 @@ class Settings(BaseSettings):
         3,
         ge=1,
         description="Redis: deliveries of one job before it goes to the dead-letter stream "
-        "and is marked FAILED.",
+        "and is marked FAILED (a job handed back unrun, after a lost connection, counts no "
+        "delivery).",
     )
 
     # Models
