@@ -3,7 +3,8 @@ deliveries, leaving none pending for another worker to take over; callers that
 ask for the depth at once share one query; jobs started together share two
 round trips, and one that changed in between is retried alone; a job handed
 back survives its worker's stop; jobs taken over keep their delivery counts,
-and a hand-back (sent again, or while Redis is away) counts none."""
+and a hand-back (sent again, or while Redis is away) counts none; a queue whose
+data Redis lost is made again, whichever way a take reads."""
 
 from __future__ import annotations
 
@@ -236,3 +237,22 @@ async def test_a_hand_back_while_redis_is_away_is_sent_once_it_is_back(
         await worker.close()
         server.stop()
     assert (again.job_id, again.receipt, again.attempt) == ("a", taken.receipt, 1)
+
+
+@pytest.mark.parametrize("reclaiming", [False, True])
+async def test_a_queue_whose_data_redis_lost_is_made_again(
+    redis_backend: RedisBackend, reclaiming: bool
+) -> None:
+    # A Redis restarted without its data has no stream and no group. Both ways a
+    # take reads (taking over idle jobs, or reading new ones) must come back to
+    # an empty queue and make the group again, not raise: a worker ends on an
+    # error it does not know.
+    queue = redis_backend.queue
+    await queue.put("before")
+    assert [d.job_id for d in await queue.take(1, timeout=1)] == ["before"]
+    await redis_backend.client.delete(redis_backend.keys.queue)
+    queue._next_reclaim = 0.0 if reclaiming else float("inf")
+
+    assert await queue.take(1, timeout=0.1) == []
+    await queue.put("after")
+    assert [d.job_id for d in await queue.take(1, timeout=1)] == ["after"]

@@ -67,30 +67,34 @@ class RedisWorkQueue:
         async with reaching_redis():
             await self._ensure_group()
             await self._send_hand_backs()  # before anyone can take them again
-            if time.monotonic() >= self._next_reclaim:
-                self._next_reclaim = time.monotonic() + self._heartbeat_s
-                reclaimed = await self._reclaim(limit)
-                if reclaimed:
-                    return self._hold(reclaimed)
             try:
-                response: Any = await self._client.xreadgroup(
-                    WORKERS_GROUP,
-                    self.consumer,
-                    {self._keys.queue: ">"},
-                    count=limit,
-                    block=max(1, round(timeout * 1000)) if timeout > 0 else None,
-                )
+                return self._hold(await self._next_deliveries(limit, timeout))
             except ResponseError as error:
-                if "NOGROUP" not in str(error):
+                if not _no_group(error):
                     raise
                 self._group_ready = False  # Redis lost its data: make the group again
                 return []
-        deliveries = [
+
+    async def _next_deliveries(self, limit: int, timeout: float) -> list[Delivery]:
+        """Jobs taken over from stopped workers, when it is time to look, else new
+        ones (waiting up to ``timeout`` for the first)."""
+        if time.monotonic() >= self._next_reclaim:
+            self._next_reclaim = time.monotonic() + self._heartbeat_s
+            reclaimed = await self._reclaim(limit)
+            if reclaimed:
+                return reclaimed
+        response: Any = await self._client.xreadgroup(
+            WORKERS_GROUP,
+            self.consumer,
+            {self._keys.queue: ">"},
+            count=limit,
+            block=max(1, round(timeout * 1000)) if timeout > 0 else None,
+        )
+        return [
             Delivery(fields[JOB_FIELD], entry_id)
             for _stream, entries in response or ()
             for entry_id, fields in entries
         ]
-        return self._hold(deliveries)
 
     async def ack(self, *deliveries: Delivery) -> None:
         if not deliveries:
