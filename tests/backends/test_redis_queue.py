@@ -3,7 +3,8 @@ deliveries, leaving none pending for another worker to take over; callers that
 ask for the depth at once share one query; jobs started together share two
 round trips, and one that changed in between is retried alone; a job handed
 back survives its worker's stop; jobs taken over keep their delivery counts,
-and a hand-back (sent again, or while Redis is away) counts none; a queue whose
+and a hand-back (sent again, or while Redis is away) counts none; an ack sent while Redis is away goes
+with the next take; a queue whose
 data Redis lost is made again, whichever way a take reads."""
 
 from __future__ import annotations
@@ -237,6 +238,31 @@ async def test_a_hand_back_while_redis_is_away_is_sent_once_it_is_back(
         await worker.close()
         server.stop()
     assert (again.job_id, again.receipt, again.attempt) == ("a", taken.receipt, 1)
+
+
+async def test_an_ack_while_redis_is_away_is_sent_once_it_is_back(
+    tmp_path: Path, redis_prefix: str, make_settings: SettingsFactory
+) -> None:
+    """A finished job whose ack could not reach Redis stays this worker's (its
+    claim renewed, so no one runs it again) and is acked with the next take,
+    not left pending in the stream until the worker stops."""
+    server = RedisServer(tmp_path / "redis", appendonly=True)
+    server.start()
+    worker = _worker_backend(server.url, redis_prefix, make_settings)
+    try:
+        await worker.queue.put("a")
+        [taken] = await worker.queue.take(1, timeout=1)
+        server.kill()
+        with pytest.raises(UnavailableError):
+            await worker.queue.ack(taken)
+        server.start()
+
+        assert await worker.queue.take(1, timeout=0) == []
+        pending: Any = await worker.client.xpending(worker.keys.queue, WORKERS_GROUP)
+    finally:
+        await worker.close()
+        server.stop()
+    assert pending["pending"] == 0
 
 
 @pytest.mark.parametrize("reclaiming", [False, True])

@@ -29,6 +29,7 @@ from redis.exceptions import ResponseError
 from inferql.backends.base import Delivery
 from inferql.backends.redis.connection import CONNECTION_ERRORS, reaching_redis
 from inferql.backends.redis.keys import WORKERS_GROUP, Keys
+from inferql.backends.redis.queue_depth import SharedDepth, no_group
 from inferql.backends.redis.queue_scripts import HAND_BACK, LEAVE_IF_NOTHING_PENDING
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class RedisWorkQueue:
         self._claim_idle_ms = claim_idle_ms
         self._heartbeat_s = claim_idle_ms / 3000
         self._held: set[str] = set()  # receipts taken and not yet acked
+        self._unacked: set[str] = set()  # finished, the ack not through to Redis
         # Handed back, not yet through to Redis (sent by one task at a time).
         self._returning: dict[str, Delivery] = {}
         self._returning_lock = asyncio.Lock()
@@ -53,7 +55,7 @@ class RedisWorkQueue:
         self._next_reclaim = 0.0
         self._heartbeat: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
-        self._depth_query: asyncio.Task[int] | None = None
+        self._depth = SharedDepth(client, keys)
         self._leave = client.register_script(LEAVE_IF_NOTHING_PENDING)
         self._hand_back = client.register_script(HAND_BACK)
 
@@ -66,11 +68,12 @@ class RedisWorkQueue:
             self._heartbeat = asyncio.create_task(self._beat(), name="inferql-queue-heartbeat")
         async with reaching_redis():
             await self._ensure_group()
+            await self._send_acks()
             await self._send_hand_backs()  # before anyone can take them again
             try:
                 return self._hold(await self._next_deliveries(limit, timeout))
             except ResponseError as error:
-                if not _no_group(error):
+                if not no_group(error):
                     raise
                 self._group_ready = False  # Redis lost its data: make the group again
                 return []
@@ -99,13 +102,23 @@ class RedisWorkQueue:
     async def ack(self, *deliveries: Delivery) -> None:
         if not deliveries:
             return
-        receipts = [delivery.receipt for delivery in deliveries]
+        self._unacked.update(delivery.receipt for delivery in deliveries)
         async with reaching_redis():
-            pipe = self._client.pipeline(transaction=True)
-            pipe.xack(self._keys.queue, WORKERS_GROUP, *receipts)
-            pipe.xdel(self._keys.queue, *receipts)
-            pipe.hdel(self._keys.queue_handbacks, *receipts)
-            await pipe.execute()
+            await self._send_acks()
+
+    async def _send_acks(self) -> None:
+        """Ack every finished entry not acked yet. One whose ack fails stays held
+        (its claim renewed, so no one runs it again) until an ack gets through:
+        the next one, or the next take's."""
+        if not self._unacked:
+            return
+        receipts = list(self._unacked)
+        pipe = self._client.pipeline(transaction=True)
+        pipe.xack(self._keys.queue, WORKERS_GROUP, *receipts)
+        pipe.xdel(self._keys.queue, *receipts)
+        pipe.hdel(self._keys.queue_handbacks, *receipts)
+        await pipe.execute()
+        self._unacked.difference_update(receipts)
         self._held.difference_update(receipts)
 
     async def release(self, delivery: Delivery) -> None:
@@ -141,33 +154,7 @@ class RedisWorkQueue:
         self._held.discard(delivery.receipt)
 
     async def depth(self) -> int:
-        """Callers that ask while a query is out share its answer: admission asks
-        on every request that sends texts, and at many clients most of them
-        would otherwise make a round trip each. A caller that gives up does not
-        cancel the query."""
-        if self._depth_query is None:
-            self._depth_query = asyncio.create_task(self._query_depth(), name="inferql-depth")
-            self._depth_query.add_done_callback(self._depth_answered)
-        return await asyncio.shield(self._depth_query)
-
-    def _depth_answered(self, query: asyncio.Task[int]) -> None:
-        if self._depth_query is query:
-            self._depth_query = None
-        if not query.cancelled():
-            query.exception()  # retrieved, should every caller have given up
-
-    async def _query_depth(self) -> int:
-        pipe = self._client.pipeline(transaction=False)
-        pipe.xlen(self._keys.queue)
-        pipe.xpending(self._keys.queue, WORKERS_GROUP)
-        async with reaching_redis():
-            length, pending = await pipe.execute(raise_on_error=False)
-            for result in (length, pending):
-                if isinstance(result, Exception) and not _no_group(result):
-                    raise result
-        if isinstance(pending, Exception):  # no group yet: nothing is pending
-            return int(length)
-        return int(length) - int(pending["pending"])
+        return await self._depth()
 
     async def workers_alive(self) -> int:
         """Workers whose heartbeat is recent."""
@@ -182,6 +169,7 @@ class RedisWorkQueue:
             return
         await self._heartbeat
         with contextlib.suppress(*CONNECTION_ERRORS, ResponseError):
+            await self._send_acks()
             await self._send_hand_backs()
             await self._client.zrem(self._keys.workers, self.consumer)
             # Leave the group too, unless Redis still counts an entry as this
@@ -284,8 +272,3 @@ class RedisWorkQueue:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._heartbeat_s):
                     await self._closing.wait()
-
-
-def _no_group(error: Exception) -> bool:
-    """Whether ``error`` is Redis saying the stream has no consumer group (yet)."""
-    return isinstance(error, ResponseError) and str(error).startswith("NOGROUP")
