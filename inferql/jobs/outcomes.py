@@ -5,6 +5,8 @@ Every change is stored and announced in one step (``Backend.advance``), and a
 finished job's webhook is queued before its ack, so a worker that dies between
 the two leaves nothing unsent (the next delivery announces the end again; see
 :mod:`inferql.jobs.intake`). A job canceled while it ran has its result discarded.
+A job run again after its worker died reports no progress until it is past
+the progress it had: subscribers never see ``done`` go back.
 """
 
 from __future__ import annotations
@@ -80,6 +82,9 @@ class Outcomes:
         """Store and announce a job's progress, or its result once complete;
         whether the worker is done with the job (finished, or canceled)."""
         if item.done < item.job.total:
+            if item.done <= item.job.done:
+                # Run again after its worker died: the job already says this much.
+                return False
             event = await self._advance(
                 item.job.id, JobEventType.PROGRESS, known=item.job, batch=batch, done=item.done
             )

@@ -256,3 +256,33 @@ async def test_one_worker_batches_the_jobs_of_every_replica(redis_harness: Redis
     assert {job.status for job in finished} == {JobStatus.SUCCEEDED}
     assert len(worker.models.batches) == 1
     assert sorted(worker.models.batches[0]) == sorted(f"text {i}" for i in range(8))
+
+
+async def test_a_job_run_again_after_its_worker_died_never_reports_less_progress(
+    redis_harness: RedisHarness,
+) -> None:
+    """A dead worker got two texts of three done; the one that runs the job again
+    starts over, and says nothing until it is past where the first one was."""
+    api = redis_harness(start=False, claim_idle_ms=200)
+    job = await api.service.submit(["one", "two", "three"])
+    doomed = create_backend(api.settings)
+    (taken,) = await doomed.queue.take(1, timeout=1)
+    running = frozenset({JobStatus.RUNNING})
+    await doomed.advance(
+        job.id, frozenset({JobStatus.QUEUED}), JobEventType.STARTED, status=JobStatus.RUNNING
+    )
+    await doomed.advance(job.id, running, JobEventType.PROGRESS, done=2)
+    await doomed.close()
+
+    heard: list[tuple[JobEventType, int]] = []
+    async with api.backend.events.subscribe(job.id) as stream:
+        survivor = redis_harness(claim_idle_ms=200, max_batch_texts=1)
+        async with asyncio.timeout(10):
+            async for event in stream:
+                heard.append((event.type, event.job.done))
+                if event.type.terminal:
+                    break
+
+    assert taken.job_id == job.id
+    assert heard == [(JobEventType.SUCCEEDED, 3)]
+    assert survivor.models.batches == [["one"], ["two"], ["three"]]
