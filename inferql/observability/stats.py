@@ -78,6 +78,8 @@ class StatsCollector:
         self._finished: deque[_Finished] = deque()
         self._batches: OrderedDict[str, tuple[float, int]] = OrderedDict()
         self.subscribed = asyncio.Event()
+        self._latest: tuple[float, ServiceStats] | None = None  # (when, the last shared one)
+        self._taking: asyncio.Task[ServiceStats] | None = None
 
     async def run(self) -> None:
         """Follow the job events until the backend closes its event bus."""
@@ -156,8 +158,29 @@ class StatsCollector:
 
     async def _stream(self, interval_s: float) -> AsyncIterator[ServiceStats]:
         while True:
-            yield await self.snapshot()
+            yield await self._shared_snapshot()
             await asyncio.sleep(interval_s)
+
+    async def _shared_snapshot(self) -> ServiceStats:
+        """The snapshot every stream sends: taken at most once every
+        ``MIN_INTERVAL_MS`` by whichever stream asks first, the others given
+        that one (or waiting for it), so a hundred dashboards cost one
+        snapshot, not a hundred: each sorts the window's latencies and asks the
+        backend twice."""
+        now = time.monotonic()
+        if self._latest is not None and now - self._latest[0] < MIN_INTERVAL_MS / 1000:
+            return self._latest[1]
+        if self._taking is None:
+            self._taking = asyncio.create_task(self._take_shared(now), name="inferql-stats")
+        return await asyncio.shield(self._taking)
+
+    async def _take_shared(self, at: float) -> ServiceStats:
+        try:
+            stats = await self.snapshot()
+            self._latest = (at, stats)
+            return stats
+        finally:
+            self._taking = None
 
     def _forget_before(self, cutoff: float) -> None:
         while self._finished and self._finished[0].at < cutoff:

@@ -162,3 +162,25 @@ async def test_stats_follow_real_jobs_on_every_backend(harness: HarnessFactory) 
     assert stats.workers_alive == 1 and stats.queue_depth == 0
     assert stats.jobs[JobStatus.QUEUED] == stats.jobs[JobStatus.RUNNING] == 0
     assert stats.latency_p50_ms is not None and stats.latency_p50_ms > 0
+
+
+async def test_streams_share_one_snapshot(
+    backend: MemoryBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each snapshot sorts the window's latencies and asks the backend twice: a
+    # hundred dashboards at the shortest interval must not cost a hundred.
+    collector = StatsCollector(backend, window_s=60)
+    depth = backend.queue.depth
+    asked: list[None] = []
+
+    async def counted() -> int:
+        asked.append(None)
+        return await depth()
+
+    monkeypatch.setattr(backend.queue, "depth", counted)
+    streams = [collector.stream(100) for _ in range(100)]
+    firsts = await asyncio.gather(*(anext(stream) for stream in streams))
+    seconds = await asyncio.gather(*(anext(stream) for stream in streams))
+
+    assert len(asked) == 2  # one snapshot for each round, not one per stream
+    assert len({id(s) for s in firsts}) == 1 and seconds[0].at > firsts[0].at
