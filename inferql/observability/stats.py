@@ -92,8 +92,12 @@ class StatsCollector:
                 return
             except OverloadedError:
                 logger.warning("stats fell behind the job events; following them again")
+                # What it missed may have ended jobs it counts in flight: forget
+                # them (they come back with their next event), lest they stay.
+                self._in_flight.clear()
             except UnavailableError as error:
                 logger.warning("stats lost the job events (%s); retrying", error.message)
+                self._in_flight.clear()  # as above
                 await asyncio.sleep(_RETRY_S)
 
     def observe(self, event: JobEvent) -> None:

@@ -184,3 +184,31 @@ async def test_streams_share_one_snapshot(
 
     assert len(asked) == 2  # one snapshot for each round, not one per stream
     assert len({id(s) for s in firsts}) == 1 and seconds[0].at > firsts[0].at
+
+
+async def test_jobs_whose_end_was_missed_do_not_stay_in_flight(
+    make_settings: SettingsFactory,
+) -> None:
+    """The collector fell behind the events and followed them again: what it
+    missed may have ended the jobs it counts in flight, so they are forgotten,
+    not counted QUEUED for good."""
+    small = MemoryBackend(make_settings(subscriber_buffer=2))
+    collector = StatsCollector(small, window_s=60)
+    task = asyncio.create_task(collector.run())
+    try:
+        await asyncio.wait_for(collector.subscribed.wait(), 5)
+        await small.events.publish(JobEvent(JobEventType.QUEUED, job("A", JobStatus.QUEUED)))
+        async with asyncio.timeout(5):
+            while (await collector.snapshot()).jobs[JobStatus.QUEUED] == 0:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        collector.subscribed.clear()
+        for other in "BCDE":  # more than the buffer, with A's end among them: overloaded
+            await small.events.publish(succeeded(other))
+        await small.events.publish(succeeded("A"))
+        await asyncio.wait_for(collector.subscribed.wait(), 5)
+
+        jobs = (await collector.snapshot()).jobs
+    finally:
+        task.cancel()
+        await small.close()
+    assert jobs[JobStatus.QUEUED] == 0
