@@ -32,7 +32,8 @@ class Delivery:
 
 class JobStore(Protocol):
     async def create(self, job: Job) -> None:
-        """Store a new job. Its id is new; no check is made."""
+        """Store a new job. If a job with its id exists already (a create sent
+        again, or two requests creating one idempotent job), change nothing."""
 
     async def get(self, job_id: str) -> Job | None:
         """The job, or None if it does not exist (or has expired)."""
@@ -266,7 +267,8 @@ class Backend(Protocol):
 
     async def submit(self, job: Job) -> None:
         """Store a new QUEUED job, announce it (a QUEUED event) and put it on the work
-        queue, as one step where the backend can make it one."""
+        queue, as one step where the backend can make it one. Nothing at all
+        happens for a job whose id exists already."""
 
     async def advance(
         self,

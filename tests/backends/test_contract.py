@@ -487,6 +487,22 @@ async def test_concurrent_claims_of_one_key_have_one_winner(backend: Backend) ->
     assert sum(r is None for r in results) == 1
 
 
+async def test_a_job_created_or_submitted_again_is_one_job(backend: Backend) -> None:
+    """Two requests may create one idempotent job (a holder that stalled past
+    its lock, and the one that took its key over): the second create changes
+    nothing: the job is stored, counted and queued once."""
+    job, other = make_job("a"), make_job("b")
+    await backend.submit(job)
+    await backend.submit(replace(job, texts=("changed",)))
+    await backend.jobs.create(other)
+    await backend.jobs.create(replace(other, texts=("changed",)))
+
+    assert await backend.jobs.get(job.id) == job
+    assert await backend.jobs.get(other.id) == other
+    assert (await backend.jobs.counters())["submitted"] == 2
+    assert await backend.queue.depth() == 1
+
+
 # -- rate limits --------------------------------------------------------------
 
 

@@ -64,6 +64,8 @@ class MemoryBackend:
         )
 
     async def submit(self, job: Job) -> None:
+        if await self.jobs.get(job.id) is not None:
+            return  # submitted already: announced and queued then
         await self.jobs.create(job)
         # Announce before queueing, so QUEUED is out before any worker's STARTED.
         await self.events.publish(JobEvent(JobEventType.QUEUED, job))

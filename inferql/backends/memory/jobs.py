@@ -33,6 +33,8 @@ class MemoryJobStore:
         self._counters: Counter[str] = Counter()
 
     async def create(self, job: Job) -> None:
+        if job.id in self._jobs:
+            return  # sent again: one job of this id, counted once
         self._jobs[job.id] = job
         self._counters["submitted"] += 1
         if job.status.terminal:
