@@ -21,14 +21,11 @@ from inferql.backends.ratelimit import LimitsRateLimitStore
 from inferql.backends.redis.cache import RedisPredictionCache
 from inferql.backends.redis.connection import connect, reaching_redis
 from inferql.backends.redis.events import RedisEventBus
+from inferql.backends.redis.idempotency import RedisIdempotencyStore
 from inferql.backends.redis.keys import Keys
 from inferql.backends.redis.persisted import RedisPersistedQueryStore
 from inferql.backends.redis.queue import JOB_FIELD, RedisWorkQueue
-from inferql.backends.redis.security import (
-    RedisIdempotencyStore,
-    RedisKeyStore,
-    RedisWebhookOutbox,
-)
+from inferql.backends.redis.security import RedisKeyStore, RedisWebhookOutbox
 from inferql.backends.redis.store import RedisJobStore
 from inferql.jobs.model import Batch, Job, JobEvent, JobEventType, JobStatus
 from inferql.settings import Settings
