@@ -148,29 +148,57 @@ class KeyStore(Protocol):
 @dataclass(frozen=True, slots=True)
 class IdempotencyRecord:
     """What one idempotency key stands for: the fingerprint of the request that
-    first used it and, once that request is done, the job it created."""
+    first used it, and the job that request creates under it (its id is chosen
+    before the job is created, so it is known while the request is in flight).
+
+    ``holder`` names the request that holds (or last held) the key. An in-flight
+    record is ``locked`` while its holder's lock lasts; once the lock lapses (the
+    holder died, or gave up not knowing whether its job was created) the record
+    stays, for the next claim to settle: replay the job if it exists, else take
+    the key over with the same job id. ``locked`` is as a store read it; a
+    record given to a store leaves it False."""
 
     fingerprint: str
     done: bool = False
     job_id: str | None = None
+    holder: str = ""
+    locked: bool = False
 
 
 class IdempotencyStore(Protocol):
+    """Every write is safe to send again (a client resends after a lost reply)."""
+
     async def claim(
-        self, owner: str, key: str, fingerprint: str, *, lock_s: float
+        self, owner: str, key: str, record: IdempotencyRecord, *, lock_s: float, retention_s: float
     ) -> IdempotencyRecord | None:
-        """Atomically create an in-flight record for (owner, key) unless one exists.
-        Return None when it was created (the caller now holds the key) and the
-        existing record otherwise. An in-flight record lapses after ``lock_s``
-        seconds, so a holder that died does not block the key for ever."""
+        """Atomically store ``record`` in flight for (owner, key), locked ``lock_s``
+        seconds and kept ``retention_s``, unless a record exists. Return None when
+        it was stored (or is already this holder's) and the existing record
+        otherwise."""
+
+    async def take_over(
+        self,
+        owner: str,
+        key: str,
+        previous_holder: str,
+        record: IdempotencyRecord,
+        *,
+        lock_s: float,
+        retention_s: float,
+    ) -> bool:
+        """Replace an in-flight record of ``previous_holder`` whose lock has lapsed
+        by ``record``, locked and kept as ``claim`` does; whether it was replaced
+        (or is already this holder's)."""
 
     async def complete(
-        self, owner: str, key: str, job_id: str | None, *, retention_s: float
+        self, owner: str, key: str, holder: str, job_id: str | None, *, retention_s: float
     ) -> None:
-        """Mark the key done with the job it created; keep it ``retention_s``."""
+        """Mark the record of ``holder`` done with the job it created (None: none);
+        keep it ``retention_s``. A record of another holder is left alone."""
 
-    async def release(self, owner: str, key: str) -> None:
-        """Forget an in-flight key whose request created nothing."""
+    async def release(self, owner: str, key: str, holder: str) -> None:
+        """Lapse the lock of ``holder``'s in-flight record now: it gave up. The
+        record is kept, so the next claim settles it from its job id."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ from inferql.errors import (
 from inferql.inference import ModelRef, Prediction
 from inferql.inference.catalog import Catalog
 from inferql.jobs import webhooks
-from inferql.jobs.idempotency import Claim, Idempotency, fingerprint, replayed_job
+from inferql.jobs.idempotency import Claim, Idempotency, fingerprint
 from inferql.jobs.model import Job, JobEvent, JobEventType, JobStatus, new_job_id
 from inferql.jobs.reading import JobReader
 from inferql.observability.jobs import JobTelemetry
@@ -47,7 +47,7 @@ class JobService(JobReader):
         self._catalog = catalog
         self._telemetry = JobTelemetry(settings)
         self._idempotency = Idempotency(
-            backend.idempotency, retention_s=settings.idempotency_retention_s
+            backend.idempotency, backend.jobs.get, retention_s=settings.idempotency_retention_s
         )
 
     @property
@@ -92,11 +92,14 @@ class JobService(JobReader):
         *,
         caller: Caller = LOCAL_CALLER,
         webhook_url: str | None = None,
+        job_id: str | None = None,
     ) -> Job:
         """Create a job and queue it. If every text is in the inference cache the
         job is created already SUCCEEDED and never reaches a worker. A job with a
         ``webhook_url`` has it POSTed there when it ends (BadUserInputError for a
-        destination that is not allowed, or an owner without a webhook secret)."""
+        destination that is not allowed, or an owner without a webhook secret).
+        The job gets ``job_id`` if given (an idempotent submission's, chosen
+        before it): a job of that id that exists already is left as it is."""
         self.validate_texts(texts)
         ref = self.resolve_model(model)
         if webhook_url is not None:
@@ -107,8 +110,8 @@ class JobService(JobReader):
         cached = await self._backend.cache.get_many(ref, texts)
         self._telemetry.cache_lookup(cached)
         if all(p is not None for p in cached):
-            return await self._create_finished(template, _merge(cached, ()))
-        job = self._identified(template)
+            return await self._create_finished(template, _merge(cached, ()), job_id)
+        job = self._identified(template, job_id)
         await self._enqueue(job)
         return job
 
@@ -126,14 +129,14 @@ class JobService(JobReader):
         or else the HTTP request's claimed ``Idempotency-Key`` header. Returns the
         job and whether it is a replay of an earlier request's job."""
 
-        async def create() -> Job:
-            return await self.submit(texts, model, caller=caller, webhook_url=webhook_url)
+        async def create(job_id: str | None = None) -> Job:
+            return await self.submit(
+                texts, model, caller=caller, webhook_url=webhook_url, job_id=job_id
+            )
 
         if idempotency_key is not None:
             print_ = fingerprint({"texts": list(texts), "model": model, "webhookUrl": webhook_url})
-            return await self._idempotency.run(
-                caller.owner, idempotency_key, print_, create, self._backend.jobs.get
-            )
+            return await self._idempotency.run(caller.owner, idempotency_key, print_, create)
         if request_claim is None:
             return await create(), False
         if request_claim.used:
@@ -144,9 +147,11 @@ class JobService(JobReader):
             )
         request_claim.used = True
         if request_claim.replay:
-            return await replayed_job(request_claim, self._backend.jobs.get), True
-        job = await create()
-        request_claim.job_id = job.id
+            return await self._idempotency.replayed(request_claim), True
+        # Should this fail, the guard lets the claim's lock lapse: the next request
+        # with the header replays the job if it was stored after all.
+        job = await create(request_claim.job_id)
+        request_claim.created = True
         return job, False
 
     async def _check_webhook(self, url: str, caller: Caller) -> None:
@@ -199,10 +204,11 @@ class JobService(JobReader):
             raise _job_failure(job)
         return _merge(found, job.predictions)
 
-    def _identified(self, template: Job) -> Job:
-        """``template`` as a new job: its id, and the request it came from."""
+    def _identified(self, template: Job, job_id: str | None = None) -> Job:
+        """``template`` as a new job: its id (new unless given), and the request it
+        came from."""
         return template.copy_with(
-            id=new_job_id(),
+            id=job_id or new_job_id(),
             request_id=self._telemetry.request_id(),
             trace_parent=self._telemetry.trace_parent(),
         )
@@ -212,10 +218,12 @@ class JobService(JobReader):
         self._telemetry.submitted(job)
         self._telemetry.event(JobEvent(JobEventType.QUEUED, job))
 
-    async def _create_finished(self, template: Job, predictions: list[Prediction]) -> Job:
+    async def _create_finished(
+        self, template: Job, predictions: list[Prediction], job_id: str | None = None
+    ) -> Job:
         now = datetime.now(UTC)
         job = template.copy_with(
-            id=new_job_id(),
+            id=job_id or new_job_id(),
             status=JobStatus.SUCCEEDED,
             created_at=now,
             started_at=now,

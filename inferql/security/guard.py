@@ -7,7 +7,7 @@ Over HTTP, ``run_http`` wraps one operation:
   2. claim its ``Idempotency-Key`` header, if any  -> 409 IN_USE / 422 MISMATCH
   3. run it; the admission extension refuses it before execution with
      403 FORBIDDEN, 503 OVERLOADED or 429 RATE_LIMITED
-  4. keep or release the idempotency claim, and set the status and the headers
+  4. keep or abandon the idempotency claim, and set the status and the headers
      (``Retry-After``, ``RateLimit``, ``RateLimit-Policy``, ``Idempotent-Replayed``).
 Refusals answer with a GraphQL error body; errors found while executing keep
 the status the view gives them.
@@ -18,6 +18,7 @@ payload once; a refused connection is closed with 4403.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -111,8 +112,9 @@ class Guard:
             return refusal_result(refusal)
         try:
             result = await execute()
-        except BaseException:
-            await self._settle_claim(security, failed=True)
+        except BaseException:  # cancellation too: settle the claim, then go on
+            with contextlib.suppress(InferqlError):  # unsettled, its lock lapses
+                await self._settle_claim(security, failed=True)
             raise
         failed = security.refusal is not None or _did_not_run(result)
         await self._settle_claim(security, failed=failed)
@@ -120,11 +122,15 @@ class Guard:
         return result
 
     async def _settle_claim(self, security: RequestSecurity, *, failed: bool) -> None:
+        """Keep the header's claim done with the job its one submission created,
+        or with none for a request that ran without a submission; else (the
+        request failed before its submission, or the submission failed, perhaps
+        after its job was stored) abandon it: its lock lapses and the next
+        request with the header replays the job if it exists."""
         claim = security.claim
         if claim is None or claim.replay:
             return
-        created = claim.job_id is not None
-        if created or (not failed and not claim.used):
+        if claim.created or (not failed and not claim.used):
             await self._idempotency.finish(claim)
         else:
             await self._idempotency.abandon(claim)

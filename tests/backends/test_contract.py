@@ -453,36 +453,128 @@ async def test_webhook_secrets_are_kept_per_owner(backend: Backend) -> None:
 # -- idempotency records ------------------------------------------------------
 
 
+def in_flight(print_: str, job_id: str, holder: str) -> IdempotencyRecord:
+    return IdempotencyRecord(print_, job_id=job_id, holder=holder)
+
+
 async def test_an_idempotency_key_is_claimed_once(backend: Backend) -> None:
     store = backend.idempotency
-    first = await store.claim("ann", "k", "print-1", lock_s=10)
-    in_flight = await store.claim("ann", "k", "print-2", lock_s=10)
-    other_owner = await store.claim("ben", "k", "print-1", lock_s=10)
-    await store.complete("ann", "k", "job-1", retention_s=10)
-    done = await store.claim("ann", "k", "print-1", lock_s=10)
-    await store.release("ann", "k")  # done: kept
-    kept = await store.claim("ann", "k", "print-1", lock_s=10)
+    first = await store.claim(
+        "ann", "k", in_flight("print-1", "j1", "h1"), lock_s=10, retention_s=10
+    )
+    again = await store.claim(
+        "ann", "k", in_flight("print-1", "j1", "h1"), lock_s=10, retention_s=10
+    )
+    held = await store.claim(
+        "ann", "k", in_flight("print-2", "j2", "h2"), lock_s=10, retention_s=10
+    )
+    other_owner = await store.claim(
+        "ben", "k", in_flight("print-1", "j3", "h3"), lock_s=10, retention_s=10
+    )
+    await store.complete("ann", "k", "h2", "j2", retention_s=10)  # not its holder: ignored
+    still = await store.claim(
+        "ann", "k", in_flight("print-1", "j4", "h4"), lock_s=10, retention_s=10
+    )
+    await store.complete("ann", "k", "h1", "j1", retention_s=10)
+    done = await store.claim(
+        "ann", "k", in_flight("print-1", "j5", "h5"), lock_s=10, retention_s=10
+    )
+    await store.release("ann", "k", "h1")  # done: kept
+    kept = await store.claim(
+        "ann", "k", in_flight("print-1", "j6", "h6"), lock_s=10, retention_s=10
+    )
 
     assert first is None and other_owner is None
-    assert in_flight == IdempotencyRecord("print-1", done=False, job_id=None)
-    assert done == kept == IdempotencyRecord("print-1", done=True, job_id="job-1")
+    assert again is None  # a claim sent again by its holder
+    assert held == still == IdempotencyRecord("print-1", job_id="j1", holder="h1", locked=True)
+    assert done == kept == IdempotencyRecord("print-1", done=True, job_id="j1", holder="h1")
 
 
-async def test_a_released_or_lapsed_claim_frees_the_key(backend: Backend) -> None:
+async def test_a_lapsed_or_released_lock_keeps_the_record(backend: Backend) -> None:
+    """Its holder died or gave up: the record, and its job id, stay for the next
+    claim to settle, until the retention period ends."""
     store = backend.idempotency
-    assert await store.claim("ann", "k", "p", lock_s=10) is None
-    await store.release("ann", "k")
-    assert await store.claim("ann", "k", "p2", lock_s=0.05) is None
+    assert (
+        await store.claim("ann", "k", in_flight("p", "j1", "h1"), lock_s=10, retention_s=10) is None
+    )
+    await store.release("ann", "k", "h2")  # not its holder: ignored
+    locked = await store.claim("ann", "k", in_flight("p", "j2", "h2"), lock_s=10, retention_s=10)
+    await store.release("ann", "k", "h1")
+    released = await store.claim("ann", "k", in_flight("p", "j2", "h2"), lock_s=10, retention_s=10)
+    assert (
+        await store.claim("ann", "l", in_flight("p", "j3", "h3"), lock_s=0.05, retention_s=10)
+        is None
+    )
     await asyncio.sleep(0.1)
-    assert await store.claim("ann", "k", "p3", lock_s=10) is None
-    await store.complete("ann", "k", None, retention_s=0.05)
+    lapsed = await store.claim("ann", "l", in_flight("p", "j4", "h4"), lock_s=10, retention_s=10)
+
+    assert locked == IdempotencyRecord("p", job_id="j1", holder="h1", locked=True)
+    assert released == IdempotencyRecord("p", job_id="j1", holder="h1", locked=False)
+    assert lapsed == IdempotencyRecord("p", job_id="j3", holder="h3", locked=False)
+
+
+async def test_a_record_is_forgotten_after_its_retention(backend: Backend) -> None:
+    store = backend.idempotency
+    assert (
+        await store.claim("ann", "k", in_flight("p", "j1", "h1"), lock_s=10, retention_s=0.05)
+        is None
+    )
     await asyncio.sleep(0.1)
-    assert await store.claim("ann", "k", "p4", lock_s=10) is None
+    assert (
+        await store.claim("ann", "k", in_flight("p", "j2", "h2"), lock_s=10, retention_s=10) is None
+    )
+    await store.complete("ann", "k", "h2", None, retention_s=0.05)
+    done = await store.claim("ann", "k", in_flight("p", "j3", "h3"), lock_s=10, retention_s=10)
+    await asyncio.sleep(0.1)
+    assert (
+        await store.claim("ann", "k", in_flight("p", "j4", "h4"), lock_s=10, retention_s=10) is None
+    )
+    assert done == IdempotencyRecord("p", done=True, job_id=None, holder="h2")
+
+
+async def test_a_lapsed_record_is_taken_over_once(backend: Backend) -> None:
+    store = backend.idempotency
+    await store.claim("ann", "k", in_flight("p", "j1", "old"), lock_s=10, retention_s=10)
+    while_locked = await store.take_over(
+        "ann", "k", "old", in_flight("p", "j1", "early"), lock_s=10, retention_s=10
+    )
+    await store.release("ann", "k", "old")
+    not_from_it = await store.take_over(
+        "ann", "k", "someone", in_flight("p", "j1", "wrong"), lock_s=10, retention_s=10
+    )
+    taken = await asyncio.gather(
+        *(
+            store.take_over(
+                "ann", "k", "old", in_flight("p", "j1", f"new-{i}"), lock_s=10, retention_s=10
+            )
+            for i in range(10)
+        )
+    )
+    (winner,) = [f"new-{i}" for i, won in enumerate(taken) if won]
+    again = await store.take_over(
+        "ann", "k", "old", in_flight("p", "j1", winner), lock_s=10, retention_s=10
+    )
+    await store.complete("ann", "k", "old", "j1", retention_s=10)  # the old holder: ignored
+    await store.release("ann", "k", "old")  # ignored too
+    record = await store.claim("ann", "k", in_flight("p", "j9", "late"), lock_s=10, retention_s=10)
+    await store.complete("ann", "k", winner, "j1", retention_s=10)
+    done = await store.take_over(
+        "ann", "k", winner, in_flight("p", "j1", "after"), lock_s=10, retention_s=10
+    )
+
+    assert not while_locked and not not_from_it and not done
+    assert again  # a take-over sent again by its winner
+    assert record == IdempotencyRecord("p", job_id="j1", holder=winner, locked=True)
 
 
 async def test_concurrent_claims_of_one_key_have_one_winner(backend: Backend) -> None:
     results = await asyncio.gather(
-        *(backend.idempotency.claim("ann", "race", "p", lock_s=10) for _ in range(20))
+        *(
+            backend.idempotency.claim(
+                "ann", "race", in_flight("p", f"j{i}", f"h{i}"), lock_s=10, retention_s=10
+            )
+            for i in range(20)
+        )
     )
     assert sum(r is None for r in results) == 1
 

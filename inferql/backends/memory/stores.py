@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from inferql.backends.base import (
     IdempotencyRecord,
@@ -53,40 +53,87 @@ class MemoryPredictionCache:
             self._entries.popitem(last=False)
 
 
+@dataclass(slots=True)
+class _Entry:
+    record: IdempotencyRecord  # as stored: ``locked`` is False
+    expires: float
+    locked_until: float = 0.0
+
+
 class MemoryIdempotencyStore:
     def __init__(self) -> None:
-        self._records: dict[tuple[str, str], tuple[float, IdempotencyRecord]] = {}
+        self._records: dict[tuple[str, str], _Entry] = {}
         self._claims = 0
 
     async def claim(
-        self, owner: str, key: str, fingerprint: str, *, lock_s: float
+        self, owner: str, key: str, record: IdempotencyRecord, *, lock_s: float, retention_s: float
     ) -> IdempotencyRecord | None:
         now = time.monotonic()
-        found = self._records.get((owner, key))
-        if found is not None and found[0] > now:
-            return found[1]
-        self._records[(owner, key)] = (now + lock_s, IdempotencyRecord(fingerprint))
+        found = self._found(owner, key, now)
+        if found is not None and found.record.holder != record.holder:
+            locked = not found.record.done and found.locked_until > now
+            return replace(found.record, locked=locked)
+        if found is None:
+            self._store(owner, key, record, now, lock_s=lock_s, retention_s=retention_s)
         self._expire(now)
         return None
 
-    async def complete(
-        self, owner: str, key: str, job_id: str | None, *, retention_s: float
-    ) -> None:
-        found = self._records.get((owner, key))
-        if found is not None:
-            record = replace(found[1], done=True, job_id=job_id)
-            self._records[(owner, key)] = (time.monotonic() + retention_s, record)
+    async def take_over(
+        self,
+        owner: str,
+        key: str,
+        previous_holder: str,
+        record: IdempotencyRecord,
+        *,
+        lock_s: float,
+        retention_s: float,
+    ) -> bool:
+        now = time.monotonic()
+        found = self._found(owner, key, now)
+        if found is None or found.record.done:
+            return False
+        if found.record.holder == record.holder:
+            return True  # taken over already
+        if found.record.holder != previous_holder or found.locked_until > now:
+            return False
+        self._store(owner, key, record, now, lock_s=lock_s, retention_s=retention_s)
+        return True
 
-    async def release(self, owner: str, key: str) -> None:
-        found = self._records.get((owner, key))
-        if found is not None and not found[1].done:
-            del self._records[(owner, key)]
+    async def complete(
+        self, owner: str, key: str, holder: str, job_id: str | None, *, retention_s: float
+    ) -> None:
+        found = self._found(owner, key, time.monotonic())
+        if found is not None and found.record.holder == holder and not found.record.done:
+            found.record = replace(found.record, done=True, job_id=job_id)
+            found.expires = time.monotonic() + retention_s
+
+    async def release(self, owner: str, key: str, holder: str) -> None:
+        found = self._found(owner, key, time.monotonic())
+        if found is not None and found.record.holder == holder:
+            found.locked_until = 0.0
+
+    def _found(self, owner: str, key: str, now: float) -> _Entry | None:
+        entry = self._records.get((owner, key))
+        return entry if entry is not None and entry.expires > now else None
+
+    def _store(
+        self,
+        owner: str,
+        key: str,
+        record: IdempotencyRecord,
+        now: float,
+        *,
+        lock_s: float,
+        retention_s: float,
+    ) -> None:
+        stored = replace(record, done=False, locked=False)
+        self._records[(owner, key)] = _Entry(stored, now + retention_s, now + lock_s)
 
     def _expire(self, now: float) -> None:
-        # Lapsed records are harmless (a claim overwrites them); sweep now and then.
+        # Expired records are harmless (a claim overwrites them); sweep now and then.
         self._claims += 1
         if self._claims % 256 == 0:
-            for scope in [s for s, (expires, _) in self._records.items() if expires <= now]:
+            for scope in [s for s, entry in self._records.items() if entry.expires <= now]:
                 del self._records[scope]
 
 

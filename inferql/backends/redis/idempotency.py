@@ -1,4 +1,9 @@
-"""Idempotency records in Redis: one JSON string per (caller, key)."""
+"""Idempotency records in Redis: one JSON string per (caller, key), kept for the
+retention period, with the in-flight lock's deadline inside it (server time,
+ms), so a lapsed lock leaves the record, and its job id, for the next claim to
+settle. Each script can run twice with the same arguments and change nothing
+the second time: redis-py sends a command again when its reply is lost.
+"""
 
 from __future__ import annotations
 
@@ -11,20 +16,78 @@ from inferql.backends.base import IdempotencyRecord
 from inferql.backends.redis.connection import reaching_redis
 from inferql.backends.redis.keys import Keys
 
-# KEYS: the record; ARGV: the new in-flight record, lock ms.
-# Returns the existing record, or nothing when the new one was stored.
-_CLAIM = """
-local found = redis.call('GET', KEYS[1])
-if found then return found end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return false
+# Server time in ms, and whether a decoded record is in flight with its lock on.
+# A record without a deadline (written before deadlines were) is locked until
+# its own expiry, as it was then.
+_CLOCK = """
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local function locked(record)
+  if record['done'] then return false end
+  local deadline = record['locked_until']
+  return deadline == nil or tonumber(deadline) > now
+end
+local function store(key, fingerprint, job_id, holder, lock_ms, retention_ms)
+  local record = {fingerprint = fingerprint, done = false, job_id = job_id,
+                  holder = holder, locked_until = now + tonumber(lock_ms)}
+  redis.call('SET', key, cjson.encode(record), 'PX', retention_ms)
+end
 """
 
-# KEYS: the record. Deletes it only while it is still in flight.
+# KEYS: the record; ARGV: fingerprint, job id, holder, lock ms, retention ms.
+# Returns nothing when the record is stored (or was, by this holder), else the
+# existing record and 1 if it is locked, 0 if not.
+_CLAIM = (
+    _CLOCK
+    + """
+local found = redis.call('GET', KEYS[1])
+if found then
+  local record = cjson.decode(found)
+  if record['holder'] == ARGV[3] then return false end  -- sent again
+  return {found, locked(record) and 1 or 0}
+end
+store(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+return false
+"""
+)
+
+# KEYS: the record; ARGV: previous holder, fingerprint, job id, holder, lock ms,
+# retention ms. Returns 1 when the record is (now) this holder's, else 0.
+_TAKE_OVER = (
+    _CLOCK
+    + """
+local found = redis.call('GET', KEYS[1])
+if not found then return 0 end
+local record = cjson.decode(found)
+if record['done'] then return 0 end
+if record['holder'] == ARGV[4] then return 1 end  -- sent again
+if record['holder'] ~= ARGV[1] or locked(record) then return 0 end
+store(KEYS[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+return 1
+"""
+)
+
+# KEYS: the record; ARGV: holder, job id ("": none), retention ms.
+_COMPLETE = """
+local found = redis.call('GET', KEYS[1])
+if not found then return 0 end
+local record = cjson.decode(found)
+if record['holder'] ~= ARGV[1] or record['done'] then return 0 end
+record['done'] = true
+if ARGV[2] == '' then record['job_id'] = cjson.null else record['job_id'] = ARGV[2] end
+redis.call('SET', KEYS[1], cjson.encode(record), 'PX', ARGV[3])
+return 1
+"""
+
+# KEYS: the record; ARGV: holder. Lapses the holder's lock; keeps the record.
 _RELEASE = """
 local found = redis.call('GET', KEYS[1])
-if found and not cjson.decode(found)['done'] then redis.call('DEL', KEYS[1]) end
-return 0
+if not found then return 0 end
+local record = cjson.decode(found)
+if record['holder'] ~= ARGV[1] or record['done'] then return 0 end
+record['locked_until'] = 0
+redis.call('SET', KEYS[1], cjson.encode(record), 'KEEPTTL')
+return 1
 """
 
 
@@ -33,32 +96,67 @@ class RedisIdempotencyStore:
         self._client = client
         self._keys = keys
         self._claim = client.register_script(_CLAIM)
+        self._take_over = client.register_script(_TAKE_OVER)
+        self._complete = client.register_script(_COMPLETE)
         self._release = client.register_script(_RELEASE)
 
     async def claim(
-        self, owner: str, key: str, fingerprint: str, *, lock_s: float
+        self, owner: str, key: str, record: IdempotencyRecord, *, lock_s: float, retention_s: float
     ) -> IdempotencyRecord | None:
-        record = json.dumps({"fingerprint": fingerprint, "done": False, "job_id": None})
         async with reaching_redis():
-            found = await self._claim(
-                keys=[self._keys.idempotency(owner, key)], args=[record, int(lock_s * 1000)]
+            found: Any = await self._claim(
+                keys=[self._keys.idempotency(owner, key)],
+                args=[*_stored(record), _ms(lock_s), _ms(retention_s)],
             )
         if not found:
             return None
-        data = json.loads(found)
-        return IdempotencyRecord(data["fingerprint"], bool(data["done"]), data["job_id"])
+        data = json.loads(found[0])
+        return IdempotencyRecord(
+            data["fingerprint"],
+            done=bool(data["done"]),
+            job_id=data.get("job_id"),
+            holder=data.get("holder") or "",
+            locked=bool(found[1]),
+        )
+
+    async def take_over(
+        self,
+        owner: str,
+        key: str,
+        previous_holder: str,
+        record: IdempotencyRecord,
+        *,
+        lock_s: float,
+        retention_s: float,
+    ) -> bool:
+        async with reaching_redis():
+            taken: Any = await self._take_over(
+                keys=[self._keys.idempotency(owner, key)],
+                args=[previous_holder, *_stored(record), _ms(lock_s), _ms(retention_s)],
+            )
+        return bool(taken)
 
     async def complete(
-        self, owner: str, key: str, job_id: str | None, *, retention_s: float
+        self, owner: str, key: str, holder: str, job_id: str | None, *, retention_s: float
     ) -> None:
-        name = self._keys.idempotency(owner, key)
         async with reaching_redis():
-            found: Any = await self._client.get(name)
-            if found is None:
-                return
-            data = {**json.loads(found), "done": True, "job_id": job_id}
-            await self._client.set(name, json.dumps(data), px=int(retention_s * 1000), xx=True)
+            await self._complete(
+                keys=[self._keys.idempotency(owner, key)],
+                args=[holder, job_id or "", _ms(retention_s)],
+            )
 
-    async def release(self, owner: str, key: str) -> None:
+    async def release(self, owner: str, key: str, holder: str) -> None:
         async with reaching_redis():
-            await self._release(keys=[self._keys.idempotency(owner, key)], args=[])
+            await self._release(keys=[self._keys.idempotency(owner, key)], args=[holder])
+
+
+def _stored(record: IdempotencyRecord) -> list[str]:
+    """A new record's fingerprint, job id and holder, as the scripts take them."""
+    if record.job_id is None or not record.holder:
+        raise ValueError("an in-flight record names its job and its holder")
+    return [record.fingerprint, record.job_id, record.holder]
+
+
+def _ms(seconds: float) -> int:
+    """Milliseconds for SET PX and the lock deadline: at least one."""
+    return max(1, int(seconds * 1000))
