@@ -298,6 +298,13 @@ class Backend(Protocol):
         queue, as one step where the backend can make it one. Nothing at all
         happens for a job whose id exists already."""
 
+    async def record_finished(self, job: Job, webhook: WebhookDelivery | None) -> None:
+        """Store a job that ended as it was made (every text was in the cache),
+        announce its end and put its ``webhook`` (if any) in the outbox, due now,
+        as one step where the backend can make it one: no worker will see the
+        job, so no redelivery would announce it or send its webhook later.
+        Nothing at all happens for a job whose id exists already."""
+
     async def advance(
         self,
         job_id: str,

@@ -232,15 +232,10 @@ class JobService(JobReader):
             predictions=tuple(predictions),
             request_id=self._telemetry.request_id(),
         )
-        await self._backend.jobs.create(job)
+        await self._backend.record_finished(job, webhooks.delivery_for(job))
         self._telemetry.submitted(job)
-        await self._publish(JobEvent(JobEventType.SUCCEEDED, job))
-        await webhooks.enqueue(self._backend, job)
+        self._telemetry.event(JobEvent(JobEventType.SUCCEEDED, job))
         return job
-
-    async def _publish(self, event: JobEvent) -> None:
-        await self._backend.events.publish(event)
-        self._telemetry.event(event)
 
     # -- changing -----------------------------------------------------------
 

@@ -141,18 +141,24 @@ def _job_json(job: Job) -> dict[str, Any]:
     }
 
 
-async def enqueue(backend: Backend, job: Job) -> None:
-    """Put the webhook of a job that just ended in the outbox, if it has one."""
+def delivery_for(job: Job) -> WebhookDelivery | None:
+    """The webhook of a job that ended, if it names one."""
     if job.webhook_url is None or not job.status.terminal:
-        return
-    delivery = WebhookDelivery(
+        return None
+    return WebhookDelivery(
         id=f"msg_{job.id}",
         job_id=job.id,
         owner=job.owner,
         url=job.webhook_url,
         payload=payload_for(job),
     )
-    await backend.webhooks.add(delivery, due=time.time())
+
+
+async def enqueue(backend: Backend, job: Job) -> None:
+    """Put the webhook of a job that just ended in the outbox, if it has one."""
+    delivery = delivery_for(job)
+    if delivery is not None:
+        await backend.webhooks.add(delivery, due=time.time())
 
 
 def sign(secret: str, delivery: WebhookDelivery, at: datetime) -> dict[str, str]:

@@ -185,6 +185,24 @@ async def test_events_reach_subscribers_of_the_job_and_of_all_jobs(backend: Back
     assert [e.job.id for e in all_seen] == [mine.id, other.id, mine.id]
 
 
+async def test_a_job_finished_as_it_is_made_is_stored_announced_and_webhooked_once(
+    backend: Backend,
+) -> None:
+    job = replace(make_job("cached"), status=JobStatus.SUCCEEDED, done=1, webhook_url="http://x/")
+    delivery = WebhookDelivery(f"msg_{job.id}", job.id, job.owner, "http://x/", "{}")
+    async with backend.events.subscribe(job.id) as stream:
+        await backend.record_finished(job, delivery)
+        await backend.record_finished(job, delivery)  # sent again: nothing more
+        await backend.events.publish(JobEvent(JobEventType.CANCELED, job.evolve()))
+        heard = [await anext(aiter(stream)) for _ in range(2)]
+
+    assert await backend.jobs.get(job.id) == job
+    assert [e.type for e in heard] == [JobEventType.SUCCEEDED, JobEventType.CANCELED]
+    [queued] = await backend.webhooks.take(now=time.time() + 1, limit=10, lease_s=30)
+    assert queued == delivery
+    assert (await backend.jobs.counters())["submitted"] == 1
+
+
 async def test_a_subscriber_that_falls_behind_is_told_so(backend: Backend) -> None:
     job = make_job()
     async with backend.events.subscribe(job.id) as stream:

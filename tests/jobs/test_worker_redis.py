@@ -286,3 +286,28 @@ async def test_a_job_run_again_after_its_worker_died_never_reports_less_progress
     assert taken.job_id == job.id
     assert heard == [(JobEventType.SUCCEEDED, 3)]
     assert survivor.models.batches == [["one"], ["two"], ["three"]]
+
+
+async def test_a_fully_cached_job_is_stored_announced_and_webhooked_in_one_step(
+    redis_harness: RedisHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No worker ever sees a job whose every text was cached, so nothing would
+    announce it or send its webhook later: the job, its end and its webhook are
+    one script, with no separate step left to fail after the job is stored."""
+    h = redis_harness(**WEBHOOKS)
+    await h.backend.api_keys.set_webhook_secret(LOCAL_CALLER.owner, new_webhook_secret())
+    await h.service.classify(["cached"])
+
+    async def unreachable(*args: Any, **kwargs: Any) -> None:
+        raise UnavailableError("Redis cannot be reached (injected)")
+
+    monkeypatch.setattr(h.backend.events, "publish", unreachable)
+    monkeypatch.setattr(h.backend.webhooks, "add", unreachable)
+    async with h.backend.events.subscribe() as stream:
+        job = await h.service.submit(["cached"], webhook_url="http://127.0.0.1:9/hook")
+        async with asyncio.timeout(5):
+            heard = await anext(aiter(stream))
+
+    assert job.status is JobStatus.SUCCEEDED
+    assert (heard.type, heard.job.id) == (JobEventType.SUCCEEDED, job.id)
+    assert await h.backend.webhooks.pending() == 1

@@ -7,13 +7,14 @@ reading and writing, so every operation is atomic without locks. The job path
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from limits.aio.storage import MemoryStorage
 
-from inferql.backends.base import KeyStore
+from inferql.backends.base import KeyStore, WebhookDelivery
 from inferql.backends.keyfile import FileKeyStore, MemoryKeyStore
 from inferql.backends.memory.jobs import MemoryEventBus, MemoryJobStore, MemoryWorkQueue
 from inferql.backends.memory.stores import (
@@ -23,7 +24,7 @@ from inferql.backends.memory.stores import (
     MemoryWebhookOutbox,
 )
 from inferql.backends.ratelimit import LimitsRateLimitStore
-from inferql.jobs.model import Batch, Job, JobEvent, JobEventType, JobStatus
+from inferql.jobs.model import Batch, Job, JobEvent, JobEventType, JobStatus, event_for
 from inferql.settings import Settings
 
 __all__ = [
@@ -70,6 +71,14 @@ class MemoryBackend:
         # Announce before queueing, so QUEUED is out before any worker's STARTED.
         await self.events.publish(JobEvent(JobEventType.QUEUED, job))
         await self.queue.put(job.id)
+
+    async def record_finished(self, job: Job, webhook: WebhookDelivery | None) -> None:
+        if await self.jobs.get(job.id) is not None:
+            return  # recorded already: announced and its webhook queued then
+        await self.jobs.create(job)
+        await self.events.publish(JobEvent(event_for(job), job))
+        if webhook is not None:
+            await self.webhooks.add(webhook, due=time.time())
 
     async def advance(
         self,

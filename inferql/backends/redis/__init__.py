@@ -17,6 +17,7 @@ from typing import Any
 
 from limits.aio.storage import RedisStorage
 
+from inferql.backends.base import WebhookDelivery
 from inferql.backends.ratelimit import LimitsRateLimitStore
 from inferql.backends.redis.cache import RedisPredictionCache
 from inferql.backends.redis.connection import connect, reaching_redis
@@ -27,7 +28,7 @@ from inferql.backends.redis.persisted import RedisPersistedQueryStore
 from inferql.backends.redis.queue import JOB_FIELD, RedisWorkQueue
 from inferql.backends.redis.security import RedisKeyStore, RedisWebhookOutbox
 from inferql.backends.redis.store import RedisJobStore
-from inferql.jobs.model import Batch, Job, JobEvent, JobEventType, JobStatus
+from inferql.jobs.model import Batch, Job, JobEvent, JobEventType, JobStatus, event_for
 from inferql.settings import Settings
 
 
@@ -73,6 +74,10 @@ class RedisBackend:
         await self.jobs.create_announced(
             job, JobEvent(JobEventType.QUEUED, job), queue_field=JOB_FIELD
         )
+
+    async def record_finished(self, job: Job, webhook: WebhookDelivery | None) -> None:
+        """Stored, announced and its webhook queued by one script."""
+        await self.jobs.create_announced(job, JobEvent(event_for(job), job), webhook=webhook)
 
     async def advance(
         self,

@@ -1,16 +1,19 @@
-"""Jobs and predictions as JSON, for Redis. The dataclasses are the schema:
-pydantic validates them field by field, so a new field needs no code here."""
+"""Jobs, predictions and webhook deliveries as JSON, for Redis. The dataclasses
+are the schema: pydantic validates them field by field, so a new field needs
+no code here."""
 
 from __future__ import annotations
 
 from pydantic import TypeAdapter
 
+from inferql.backends.base import WebhookDelivery
 from inferql.inference import Prediction
 from inferql.jobs.model import Job, JobEvent
 
 _job = TypeAdapter(Job)
 _event = TypeAdapter(JobEvent)
 _prediction = TypeAdapter(Prediction)
+_delivery = TypeAdapter(WebhookDelivery)
 
 
 def dump_job(job: Job) -> str:
@@ -35,3 +38,11 @@ def dump_prediction(prediction: Prediction) -> str:
 
 def load_prediction(data: str | bytes) -> Prediction:
     return _prediction.validate_json(data)
+
+
+def dump_delivery(delivery: WebhookDelivery) -> str:
+    return _delivery.dump_json(delivery).decode()
+
+
+def load_delivery(data: str | bytes) -> WebhookDelivery:
+    return _delivery.validate_json(data)

@@ -33,10 +33,12 @@ if ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], ARGV[9]) end
 return 1
 """
 
-# KEYS: job hash, every job's id, status index, owner's index, counters, work queue
+# KEYS: job hash, every job's id, status index, owner's index, counters, work queue,
+#       webhook deliveries, webhooks due
 # ARGV: json, status, revision, job id, ttl ms (0: none), counter of a finished
 #       job ("": none), event channel ("": announce nothing), event,
-#       the work queue entry's field ("": do not queue)
+#       the work queue entry's field ("": do not queue),
+#       webhook delivery id ("": none), its json, when it is due (ms)
 CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end  -- sent again: done already
 redis.call('HSET', KEYS[1], 'json', ARGV[1], 'status', ARGV[2], 'revision', ARGV[3])
@@ -48,5 +50,9 @@ if tonumber(ARGV[5]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
 if ARGV[6] ~= '' then redis.call('HINCRBY', KEYS[5], ARGV[6], 1) end
 if ARGV[7] ~= '' then redis.call('PUBLISH', ARGV[7], ARGV[8]) end
 if ARGV[9] ~= '' then redis.call('XADD', KEYS[6], '*', ARGV[9], ARGV[4]) end
+if ARGV[10] ~= '' then
+  redis.call('HSETNX', KEYS[7], ARGV[10], ARGV[11])
+  redis.call('ZADD', KEYS[8], 'NX', ARGV[12], ARGV[10])
+end
 return 1
 """

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
 
-from inferql.backends.redis.codec import dump_event, dump_job, load_job
+from inferql.backends.base import WebhookDelivery
+from inferql.backends.redis.codec import dump_delivery, dump_event, dump_job, load_job
 from inferql.backends.redis.connection import reaching_redis
 from inferql.backends.redis.job_scripts import COMPARE_AND_SET, CREATE
 from inferql.backends.redis.keys import Keys
@@ -50,11 +52,18 @@ class RedisJobStore:
         await self.create_announced(job, None)
 
     async def create_announced(
-        self, job: Job, event: JobEvent | None, *, queue_field: str | None = None
+        self,
+        job: Job,
+        event: JobEvent | None,
+        *,
+        queue_field: str | None = None,
+        webhook: WebhookDelivery | None = None,
     ) -> None:
-        """Store ``job`` and, in the same script, publish ``event`` and, with a
-        ``queue_field``, add the job's id to the work queue under that field:
-        a crash cannot leave a job stored but never queued, or queued unannounced."""
+        """Store ``job`` and, in the same script, publish ``event``; with a
+        ``queue_field``, add the job's id to the work queue under that field;
+        with a ``webhook``, put it in the outbox, due now. A crash cannot leave
+        a job stored but never queued, queued unannounced, or finished with its
+        webhook unsent."""
         finished = job.status.terminal
         async with reaching_redis():
             await self._create(
@@ -65,6 +74,8 @@ class RedisJobStore:
                     self._keys.jobs_of(job.owner),
                     self._keys.counters,
                     self._keys.queue,
+                    self._keys.webhooks,
+                    self._keys.webhooks_due,
                 ],
                 args=[
                     dump_job(job),
@@ -76,6 +87,11 @@ class RedisJobStore:
                     self._keys.events if event is not None else "",
                     dump_event(event) if event is not None else "",
                     queue_field or "",
+                    *(
+                        ("", "", 0)
+                        if webhook is None
+                        else (webhook.id, dump_delivery(webhook), int(time.time() * 1000))
+                    ),
                 ],
             )
         await self.created()
