@@ -293,17 +293,17 @@ class Backend(Protocol):
     @property
     def persisted_queries(self) -> PersistedQueryStore: ...
 
-    async def submit(self, job: Job) -> None:
+    async def submit(self, job: Job) -> bool:
         """Store a new QUEUED job, announce it (a QUEUED event) and put it on the work
         queue, as one step where the backend can make it one. Nothing at all
-        happens for a job whose id exists already."""
+        happens for a job whose id exists already: False then, True otherwise."""
 
-    async def record_finished(self, job: Job, webhook: WebhookDelivery | None) -> None:
+    async def record_finished(self, job: Job, webhook: WebhookDelivery | None) -> bool:
         """Store a job that ended as it was made (every text was in the cache),
         announce its end and put its ``webhook`` (if any) in the outbox, due now,
         as one step where the backend can make it one: no worker will see the
         job, so no redelivery would announce it or send its webhook later.
-        Nothing at all happens for a job whose id exists already."""
+        Nothing at all happens for a job whose id exists already (False)."""
 
     async def advance(
         self,

@@ -111,9 +111,7 @@ class JobService(JobReader):
         self._telemetry.cache_lookup(cached)
         if all(p is not None for p in cached):
             return await self._create_finished(template, _merge(cached, ()), job_id)
-        job = self._identified(template, job_id)
-        await self._enqueue(job)
-        return job
+        return await self._enqueue(self._identified(template, job_id))
 
     async def submit_once(
         self,
@@ -213,10 +211,15 @@ class JobService(JobReader):
             trace_parent=self._telemetry.trace_parent(),
         )
 
-    async def _enqueue(self, job: Job) -> None:
-        await self._backend.submit(job)  # stores, announces QUEUED, queues
+    async def _enqueue(self, job: Job) -> Job:
+        """``job`` stored, announced QUEUED and queued; the stored one if a job of
+        its id existed already (an idempotent submission's, made by a request
+        that gave up on it)."""
+        if not await self._backend.submit(job):
+            return await self._backend.jobs.get(job.id) or job
         self._telemetry.submitted(job)
         self._telemetry.event(JobEvent(JobEventType.QUEUED, job))
+        return job
 
     async def _create_finished(
         self, template: Job, predictions: list[Prediction], job_id: str | None = None
@@ -232,7 +235,8 @@ class JobService(JobReader):
             predictions=tuple(predictions),
             request_id=self._telemetry.request_id(),
         )
-        await self._backend.record_finished(job, webhooks.delivery_for(job))
+        if not await self._backend.record_finished(job, webhooks.delivery_for(job)):
+            return await self._backend.jobs.get(job.id) or job
         self._telemetry.submitted(job)
         self._telemetry.event(JobEvent(JobEventType.SUCCEEDED, job))
         return job

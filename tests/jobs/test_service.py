@@ -14,7 +14,7 @@ from inferql.errors import (
     ModelNotFoundError,
     NotFoundError,
 )
-from inferql.jobs.model import JobEventType, JobStatus
+from inferql.jobs.model import JobEventType, JobStatus, new_job_id
 from tests.conftest import HarnessFactory
 
 
@@ -169,3 +169,21 @@ async def test_bad_page_arguments_are_refused(
     h = harness(start=False)
     with pytest.raises(BadUserInputError):
         await h.service.list(first=first, after=after, status=None)
+
+
+@pytest.mark.parametrize("cached", [False, True])
+async def test_a_job_submitted_again_under_its_id_answers_the_job_stored(
+    harness: HarnessFactory, cached: bool
+) -> None:
+    """An idempotent submission's retry may create its job after a request that
+    gave up on it did: the answer is the job as stored, not a copy made again."""
+    h = harness(start=False)
+    if cached:
+        h.start_worker()
+        await h.service.classify(["again"])
+    job_id = new_job_id()
+    first = await h.service.submit(["again"], job_id=job_id)
+    second = await h.service.submit(["again"], job_id=job_id)
+
+    assert second == first == await h.backend.jobs.get(job_id)
+    assert (await h.backend.jobs.counters())["submitted"] == (2 if cached else 1)

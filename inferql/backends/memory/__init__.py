@@ -64,21 +64,23 @@ class MemoryBackend:
             ttl=settings.apq_ttl_s, max_entries=settings.apq_max_entries
         )
 
-    async def submit(self, job: Job) -> None:
+    async def submit(self, job: Job) -> bool:
         if await self.jobs.get(job.id) is not None:
-            return  # submitted already: announced and queued then
+            return False  # submitted already: announced and queued then
         await self.jobs.create(job)
         # Announce before queueing, so QUEUED is out before any worker's STARTED.
         await self.events.publish(JobEvent(JobEventType.QUEUED, job))
         await self.queue.put(job.id)
+        return True
 
-    async def record_finished(self, job: Job, webhook: WebhookDelivery | None) -> None:
+    async def record_finished(self, job: Job, webhook: WebhookDelivery | None) -> bool:
         if await self.jobs.get(job.id) is not None:
-            return  # recorded already: announced and its webhook queued then
+            return False  # recorded already: announced and its webhook queued then
         await self.jobs.create(job)
         await self.events.publish(JobEvent(event_for(job), job))
         if webhook is not None:
             await self.webhooks.add(webhook, due=time.time())
+        return True
 
     async def advance(
         self,

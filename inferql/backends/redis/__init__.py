@@ -68,16 +68,16 @@ class RedisBackend:
             self.client, self.keys, ttl=settings.apq_ttl_s
         )
 
-    async def submit(self, job: Job) -> None:
+    async def submit(self, job: Job) -> bool:
         """Store, announce and enqueue ``job`` in one script: a crash cannot leave an
         accepted job that no worker will ever see."""
-        await self.jobs.create_announced(
+        return await self.jobs.create_announced(
             job, JobEvent(JobEventType.QUEUED, job), queue_field=JOB_FIELD
         )
 
-    async def record_finished(self, job: Job, webhook: WebhookDelivery | None) -> None:
+    async def record_finished(self, job: Job, webhook: WebhookDelivery | None) -> bool:
         """Stored, announced and its webhook queued by one script."""
-        await self.jobs.create_announced(job, JobEvent(event_for(job), job), webhook=webhook)
+        return await self.jobs.create_announced(job, JobEvent(event_for(job), job), webhook=webhook)
 
     async def advance(
         self,

@@ -58,15 +58,16 @@ class RedisJobStore:
         *,
         queue_field: str | None = None,
         webhook: WebhookDelivery | None = None,
-    ) -> None:
+    ) -> bool:
         """Store ``job`` and, in the same script, publish ``event``; with a
         ``queue_field``, add the job's id to the work queue under that field;
         with a ``webhook``, put it in the outbox, due now. A crash cannot leave
         a job stored but never queued, queued unannounced, or finished with its
-        webhook unsent."""
+        webhook unsent. False, and nothing done, for a job whose id exists
+        already (or the same call sent again after its reply was lost)."""
         finished = job.status.terminal
         async with reaching_redis():
-            await self._create(
+            created: Any = await self._create(
                 keys=[
                     self._keys.job(job.id),
                     self._keys.job_ids,
@@ -95,6 +96,7 @@ class RedisJobStore:
                 ],
             )
         await self.created()
+        return bool(created)
 
     async def created(self) -> None:
         """Count a create; now and then, prune the indexes of expired jobs."""
