@@ -151,7 +151,11 @@ def _redis_run(
             port = free_port()
             servers.append(
                 stack.enter_context(
-                    started(inferql_serve(port, *shared, "--no-run-worker"), port, bench_env())
+                    started(
+                        inferql_serve(port, *shared, "--no-run-worker", "--auth", "off"),
+                        port,
+                        bench_env(),
+                    )
                 )
             )
         if replicas == 1:

@@ -243,8 +243,9 @@ class Settings(BaseSettings):
     # Security: authentication
     auth: Literal["auto", "on", "off"] = Field(
         "auto",
-        description="Require credentials: `auto` turns them on when any API key or JWT "
-        "setting is given; `off` serves every request as one local caller (development).",
+        description="Require credentials: `auto` turns them on with Redis (which holds the "
+        "API keys) or when any API key or JWT setting is given; `off` serves every request "
+        "as one local caller (development).",
     )
     api_keys_file: Path | None = Field(
         None,
@@ -325,10 +326,12 @@ class Settings(BaseSettings):
 
     @property
     def auth_enabled(self) -> bool:
-        """Whether requests need credentials (see ``auth``)."""
+        """Whether requests need credentials (see ``auth``). ``auto`` fails closed
+        wherever keys may exist: with Redis they live there (``inferql keys
+        --redis-url``), so no setting says whether any were made."""
         if self.auth != "auto":
             return self.auth == "on"
-        return any((self.api_keys_file, self.jwt_secret, self.jwt_jwks_file))
+        return any((self.redis_url, self.api_keys_file, self.jwt_secret, self.jwt_jwks_file))
 
     @property
     def webhook_hosts(self) -> tuple[str, ...]:

@@ -35,6 +35,8 @@ def test_compose_runs_redis_an_api_and_workers_from_one_image() -> None:
     for name in ("api", "worker"):
         assert services[name]["build"]["context"] == str(ROOT)
         assert services[name]["environment"]["INFERQL_REDIS_URL"] == "redis://redis:6379/0"
+    # The API never serves anonymous requests (keys live in Redis).
+    assert services["api"]["environment"]["INFERQL_AUTH"] == "on"
     redis_flags = " ".join(services["redis"]["command"])
     assert "--appendonly yes" in redis_flags
     assert "--maxmemory-policy noeviction" in redis_flags

@@ -42,7 +42,9 @@ class Cluster:
         self.processes: list[ApiProcess | WorkerProcess] = []
 
     def api(self) -> ApiProcess:
-        api = ApiProcess(self.logs / f"api-{len(self.processes)}.log", *self.flags)
+        # About scale-out, not credentials: anonymous requests, said explicitly
+        # (with Redis, authentication is on by default).
+        api = ApiProcess(self.logs / f"api-{len(self.processes)}.log", *self.flags, "--auth", "off")
         self.processes.append(api)
         return api
 

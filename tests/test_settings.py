@@ -48,3 +48,20 @@ def test_model_parallelism_fills_the_cores(
 ) -> None:
     monkeypatch.setattr("inferql.settings.available_cores", lambda: 4)
     assert Settings.model_validate(given).model_parallelism == expected
+
+
+@pytest.mark.parametrize(
+    ("given", "enabled"),
+    [
+        ({}, False),  # the embedded backend, no keys: a laptop
+        ({"redis_url": "redis://127.0.0.1:6379/0"}, True),  # keys may live in Redis
+        ({"redis_url": "redis://127.0.0.1:6379/0", "auth": "off"}, False),  # said so
+        ({"api_keys_file": "keys.json"}, True),
+        ({"auth": "on"}, True),
+    ],
+    ids=["embedded", "redis", "redis-off", "keys-file", "on"],
+)
+def test_auto_authentication_is_on_wherever_keys_may_be(
+    given: dict[str, str], enabled: bool
+) -> None:
+    assert Settings.model_validate(given).auth_enabled is enabled

@@ -31,12 +31,16 @@ class Authenticator:
         self.enabled = settings.auth_enabled
         self._keys = keys
         self._tokens = TokenVerifier(settings)
-        if (
-            settings.auth == "off"
-            and not settings.auth_enabled
-            and (settings.api_keys_file or settings.jwt_secret or settings.jwt_jwks_file)
+        if not self.enabled and (
+            settings.redis_url
+            or settings.api_keys_file
+            or settings.jwt_secret
+            or settings.jwt_jwks_file
         ):
-            logger.warning("authentication is OFF although keys or JWTs are configured")
+            logger.warning(
+                "authentication is OFF (INFERQL_AUTH=off) with a keys file, JWT settings or "
+                "Redis (which holds API keys): every request is served as the local admin caller"
+            )
 
     async def from_headers(self, headers: Mapping[str, str]) -> Caller:
         """The caller that HTTP headers (looked up by lower-case name) identify;

@@ -66,7 +66,7 @@ async def test_a_redis_restart_loses_no_accepted_job(tmp_path: Path) -> None:
     server = RedisServer(tmp_path / "redis", appendonly=True)
     server.start()
     flags = ["--redis-url", server.url, "--redis-prefix", "restart:"]
-    api = ApiProcess(tmp_path / "api.log", *flags)
+    api = ApiProcess(tmp_path / "api.log", *flags, "--auth", "off")  # about Redis, not keys
     worker = WorkerProcess(
         tmp_path / "worker.log", *flags, "--claim-idle-ms", "1500", "--model-threads", "1"
     )
