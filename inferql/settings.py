@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     ws_init_timeout_s: float = Field(
         10, gt=0, description="Seconds a websocket has to send `connection_init` (then 4408)."
     )
+    ws_auth_check_s: float = Field(
+        15,
+        gt=0,
+        description="Seconds between checks of an open websocket's API key: the socket of a "
+        "revoked key is closed with 4403 within this time (its new operations are refused at "
+        "once; a JWT's socket is closed when the token expires).",
+    )
 
     # Hostile queries
     max_body_bytes: int = Field(

@@ -12,6 +12,13 @@ Only ``jobEvents`` is shared: its results depend on nothing but the caller (the
 ``job`` subscription starts with a snapshot of its own, ``stats`` with the
 current figures). Each consumer has a bounded buffer; one that falls behind is
 ended with OVERLOADED, as the event fan-out does for a single socket.
+
+The key's caller is the one a socket connected as, which never changes (the
+guard closes a socket whose credential no longer names it); each consumer's
+socket is checked on its own. A socket closed because its key was revoked or
+its token expired leaves the stream; the others with an equal caller (its
+other sockets, another token of the same subject) keep it, until their own
+credentials stop working.
 """
 
 from __future__ import annotations

@@ -123,8 +123,9 @@ class GraphQLView(GraphQL[Context, None]):
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
-        """Authenticate a websocket once, from its connection_init payload; a
-        refused one is closed with 4403."""
+        """Authenticate a websocket from its connection_init payload; a refused
+        one is closed with 4403. The credential is kept and checked again for
+        each operation and while the socket is open (the handler's watcher)."""
         assert isinstance(context.request, WebSocket)
         if not await self.services.guard.connect_websocket(
             context.security, context.connection_params, context.request.headers

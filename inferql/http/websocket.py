@@ -14,12 +14,28 @@ object, an ``id`` that is not a string, ...), where strawberry's handler would
 fail on it and drop the socket without a close code. A ``subscribe`` beyond the
 operations one socket may run at once is answered with an ``error`` that has
 its code (RATE_LIMITED), as every other error has.
+
+The credential a socket connected with is checked again before each
+``subscribe`` (queries and mutations too) and, while the socket is open, every
+``ws_auth_check_s`` for an API key and at the expiry of a JWT (see
+:meth:`inferql.security.guard.Guard.recheck_websocket`). One that no longer
+holds ends every operation and closes the socket with 4403, as a refused
+``connection_init`` is closed: graphql-ws clients treat 4403 as retryable, so
+they connect again with fresh ``connectionParams`` (a refreshed token) and
+subscribe again, where an ``error`` for one operation would end it for good
+and leave the socket open with a credential that can never work again. A
+credential that cannot be checked now (the key store is unavailable) fails the
+new operation with its code (UNAVAILABLE), and a periodic check is tried again
+at the next interval.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import math
+import time
 from typing import Any, cast
 
 from graphql import GraphQLFormattedError
@@ -35,12 +51,14 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     SubscribeMessage,
 )
 
-from inferql.errors import ErrorCode
+from inferql.errors import ErrorCode, InferqlError, UnauthenticatedError
 from inferql.resolvers.context import Context
+
+logger = logging.getLogger(__name__)
 
 
 class PingingTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    _pinger: asyncio.Task[None] | None = None
+    _watcher: asyncio.Task[None] | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -58,6 +76,8 @@ class PingingTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         await super().handle_message(message)
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        if self.connection_acknowledged and not await self._credential_holds(message["id"]):
+            return
         limit = self.max_subscriptions_per_connection
         if (
             limit is not None
@@ -75,29 +95,90 @@ class PingingTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             return
         await super().handle_subscribe(message)
 
+    async def _credential_holds(self, operation_id: str) -> bool:
+        """Check the socket's credential before an operation runs: one refused
+        closes the socket (4403); one that cannot be checked now fails the
+        operation with its code."""
+        try:
+            await self.context.services.guard.recheck_websocket(self.context.security)
+        except UnauthenticatedError:
+            await self._close_forbidden()
+            return False
+        except InferqlError as problem:
+            error: GraphQLFormattedError = {
+                "message": problem.message,
+                "extensions": {**problem.extensions, "code": problem.code.value},
+            }
+            await self.send_message({"id": operation_id, "type": "error", "payload": [error]})
+            return False
+        return True
+
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         await super().handle_connection_init(message)
-        interval = self.view.keep_alive_interval
-        if (
-            self.connection_acknowledged
-            and self.view.keep_alive
-            and interval
-            and self._pinger is None
-        ):
-            self._pinger = asyncio.create_task(self._ping_every(interval))
+        if not self.connection_acknowledged or self._watcher is not None:
+            return
+        interval = self.view.keep_alive_interval if self.view.keep_alive else None
+        check, expires_at = self.context.services.guard.websocket_watch(self.context.security)
+        if interval or check or expires_at is not None:
+            self._watcher = asyncio.create_task(self._watch(interval or None, check, expires_at))
 
-    async def _ping_every(self, interval: float) -> None:
-        # A socket that went away ends the pings; the handler shuts down on its own.
+    async def _watch(
+        self, ping: float | None, check: float | None, expires_at: float | None
+    ) -> None:
+        """One task per socket: a ping every ``ping`` seconds, the credential
+        checked again every ``check`` seconds, and the socket closed with 4403 at
+        ``expires_at`` (seconds since the epoch)."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        next_ping = now + ping if ping else math.inf
+        next_check = now + check if check else math.inf
+        expiry = math.inf if expires_at is None else now + (expires_at - time.time())
+        # A socket that went away ends the task; the handler shuts down on its own.
         with contextlib.suppress(WebSocketDisconnected, RuntimeError, OSError):
-            while True:
-                await asyncio.sleep(interval)
-                await self.send_message({"type": "ping"})
+            while (deadline := min(next_ping, next_check, expiry)) < math.inf:
+                await asyncio.sleep(max(0.0, deadline - loop.time()))
+                now = loop.time()
+                if now >= expiry:
+                    logger.info("closing a websocket: its token expired")
+                    await self._close_forbidden()
+                    return
+                if check and now >= next_check:
+                    next_check = now + check
+                    if not await self._still_valid():
+                        await self._close_forbidden()
+                        return
+                if ping and now >= next_ping:
+                    next_ping = now + ping
+                    await self.send_message({"type": "ping"})
+
+    async def _still_valid(self) -> bool:
+        """The periodic check: False for a credential refused now (or a check
+        that failed unexpectedly: closed, not left open); True while the key
+        store cannot be reached (tried again at the next check)."""
+        try:
+            await self.context.services.guard.recheck_websocket(self.context.security)
+        except UnauthenticatedError:
+            logger.info("closing a websocket: its API key is no longer valid")
+            return False
+        except InferqlError as problem:
+            logger.warning("could not check an open websocket's API key: %s", problem.message)
+        except Exception:
+            logger.exception("checking an open websocket's API key failed; closing it")
+            return False
+        return True
+
+    async def _close_forbidden(self) -> None:
+        """End every operation of the socket, then close it with 4403."""
+        for operation_id in list(self.operations):
+            await self.cleanup_operation(operation_id)
+        with contextlib.suppress(WebSocketDisconnected, RuntimeError, OSError):
+            await self.websocket.close(code=4403, reason="Forbidden")
 
     async def shutdown(self) -> None:
-        if self._pinger is not None:
-            self._pinger.cancel()
+        if self._watcher is not None:
+            self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._pinger
+                await self._watcher
         await super().shutdown()
 
 

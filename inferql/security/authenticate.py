@@ -3,13 +3,16 @@
 Over HTTP a request sends ``Authorization: Bearer <API key or JWT>`` or
 ``X-API-Key: <API key>``. Over a websocket the same names go in the
 ``connection_init`` payload (browsers cannot set handshake headers), or in the
-handshake headers. With authentication off every request is the local caller.
+handshake headers, and are kept: the guard checks them again before each of the
+socket's operations and while it is open. With authentication off every
+request is the local caller.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from inferql.backends.base import KeyStore
 from inferql.errors import UnauthenticatedError
@@ -24,6 +27,23 @@ MISSING = (
     "Credentials required: send an API key (`X-API-Key` or `Authorization: Bearer`) "
     "or a JWT (`Authorization: Bearer`)."
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """What a caller presents: an ``Authorization`` value, an API key, or neither."""
+
+    authorization: str | None = None
+    api_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """An authenticated credential: its caller and, for a JWT, when it stops
+    being accepted (its ``exp`` plus the leeway, seconds since the epoch)."""
+
+    caller: Caller
+    expires_at: float | None = None
 
 
 class Authenticator:
@@ -47,36 +67,40 @@ class Authenticator:
         UnauthenticatedError if they carry no valid credential."""
         if not self.enabled:
             return LOCAL_CALLER
-        return await self._from_credential(headers.get("authorization"), headers.get("x-api-key"))
+        credential = Credential(headers.get("authorization"), headers.get("x-api-key"))
+        return (await self.authenticate(credential)).caller
 
-    async def from_connection_params(
+    def websocket_credential(
         self, params: Mapping[str, object] | None, headers: Mapping[str, str]
-    ) -> Caller:
-        """The caller of a websocket: from its ``connection_init`` payload, else
-        from its handshake headers."""
-        if not self.enabled:
-            return LOCAL_CALLER
+    ) -> Credential:
+        """What a websocket presents: the names of its ``connection_init``
+        payload, else its handshake headers. Kept for the socket's life, so that
+        every operation on it is checked again (see the guard)."""
         lowered = {str(k).lower(): v for k, v in (params or {}).items()}
         authorization = lowered.get("authorization")
         api_key = lowered.get("x-api-key", lowered.get("apikey"))
         if authorization is None and api_key is None:
-            return await self.from_headers(headers)
-        return await self._from_credential(
+            return Credential(headers.get("authorization"), headers.get("x-api-key"))
+        return Credential(
             authorization if isinstance(authorization, str) else None,
             api_key if isinstance(api_key, str) else None,
         )
 
-    async def _from_credential(self, authorization: str | None, api_key: str | None) -> Caller:
-        if authorization is not None:
-            scheme, _, token = authorization.strip().partition(" ")
+    async def authenticate(self, credential: Credential) -> Identity:
+        """Who ``credential`` names, and until when (a JWT's expiry); raises
+        UnauthenticatedError if it is no valid credential (now)."""
+        if not self.enabled:
+            return Identity(LOCAL_CALLER)
+        if credential.authorization is not None:
+            scheme, _, token = credential.authorization.strip().partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise UnauthenticatedError("`Authorization` must be `Bearer <API key or JWT>`.")
             token = token.strip()
             if apikeys.looks_like_key(token):
-                return await self._from_api_key(token)
-            return self._tokens.verify(token)
-        if api_key is not None:
-            return await self._from_api_key(api_key.strip())
+                return Identity(await self._from_api_key(token))
+            return Identity(*self._tokens.verify_until(token))
+        if credential.api_key is not None:
+            return Identity(await self._from_api_key(credential.api_key.strip()))
         raise UnauthenticatedError(MISSING)
 
     async def _from_api_key(self, token: str) -> Caller:

@@ -13,7 +13,13 @@ Refusals answer with a GraphQL error body; errors found while executing keep
 the status the view gives them.
 
 Over a websocket, ``connect_websocket`` authenticates the ``connection_init``
-payload once; a refused connection is closed with 4403.
+payload (a refused connection is closed with 4403) and keeps the credential:
+``recheck_websocket`` checks it again before each operation and, as
+``websocket_watch`` says, while the socket is open (an API key every
+``ws_auth_check_s``, which may have been revoked; a JWT at its expiry). The
+caller a socket connected as never changes: shared subscriptions are keyed by
+it (``inferql.http.shared_streams``); a credential that no longer names it is
+refused.
 """
 
 from __future__ import annotations
@@ -28,11 +34,17 @@ from graphql import GraphQLError
 from strawberry.types import ExecutionResult
 
 from inferql.backends.base import Backend
-from inferql.errors import ErrorCode, InferqlError, OverloadedError, RateLimitedError
+from inferql.errors import (
+    ErrorCode,
+    InferqlError,
+    OverloadedError,
+    RateLimitedError,
+    UnauthenticatedError,
+)
 from inferql.jobs.idempotency import HEADER, Claim, Idempotency, check_key, fingerprint
 from inferql.observability import metrics
 from inferql.security.admission import Admission, OperationPlan
-from inferql.security.authenticate import Authenticator
+from inferql.security.authenticate import MISSING, Authenticator, Credential
 from inferql.security.caller import LOCAL_CALLER, Caller
 from inferql.security.ratelimit import RateLimitExceededError, RateLimitState
 from inferql.settings import Settings
@@ -63,6 +75,10 @@ class RequestSecurity:
     refusal: InferqlError | None = None  # refused before execution
     rate_limit: RateLimitState | None = None
     replayed: bool = False
+    # A websocket's credential, checked again for each operation, and when it
+    # stops being accepted (a JWT's expiry, seconds since the epoch).
+    credential: Credential | None = None
+    expires_at: float | None = None
 
     def mark_replayed(self) -> None:
         """Say (over HTTP) that the response replays an earlier request's job."""
@@ -79,6 +95,7 @@ class HttpOutcome:
 class Guard:
     def __init__(self, settings: Settings, backend: Backend, idempotency: Idempotency) -> None:
         self.authenticator = Authenticator(settings, backend.api_keys)
+        self._ws_auth_check_s = settings.ws_auth_check_s
         self.admission = Admission(backend, settings)
         self._idempotency = idempotency
 
@@ -145,11 +162,36 @@ class Guard:
     ) -> bool:
         """Authenticate a websocket from its ``connection_init`` payload (else its
         handshake headers); False when it must be refused."""
+        security.credential = self.authenticator.websocket_credential(params, headers)
         try:
-            security.caller = await self.authenticator.from_connection_params(params, headers)
+            identity = await self.authenticator.authenticate(security.credential)
         except InferqlError:
             return False
+        security.caller, security.expires_at = identity.caller, identity.expires_at
         return True
+
+    async def recheck_websocket(self, security: RequestSecurity) -> None:
+        """Raise UnauthenticatedError unless the socket's credential still names
+        the caller it connected as: an API key not revoked (one key-store read),
+        a JWT not expired (no read). Another InferqlError (UNAVAILABLE: the key
+        store cannot be reached) means it cannot be checked now."""
+        if not self.authenticator.enabled:
+            return
+        if security.credential is None:
+            raise UnauthenticatedError(MISSING)
+        identity = await self.authenticator.authenticate(security.credential)
+        if identity.caller != security.caller:
+            raise UnauthenticatedError("The credential names another caller now; connect again.")
+
+    def websocket_watch(self, security: RequestSecurity) -> tuple[float | None, float | None]:
+        """How an open socket's credential is watched: (seconds between checks,
+        when it expires). An API key can be revoked at any time, so it is
+        checked every ``ws_auth_check_s``; a JWT cannot be, so its socket ends at
+        the token's expiry."""
+        if not self.authenticator.enabled:
+            return None, None
+        check = self._ws_auth_check_s if security.caller.via == "api-key" else None
+        return check, security.expires_at
 
     # -- every operation ------------------------------------------------------
 

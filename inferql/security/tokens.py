@@ -36,6 +36,11 @@ class TokenVerifier:
     def verify(self, token: str) -> Caller:
         """The caller a valid token names; UnauthenticatedError for anything else
         (a bad signature, a wrong issuer or audience, an expired token)."""
+        return self.verify_until(token)[0]
+
+    def verify_until(self, token: str) -> tuple[Caller, float]:
+        """As :meth:`verify`, and when the token stops being accepted: its ``exp``
+        plus the leeway, in seconds since the epoch."""
         if not self.enabled:
             raise UnauthenticatedError("This server accepts API keys, not JWTs.")
         try:
@@ -56,12 +61,13 @@ class TokenVerifier:
             logger.info("refused a JWT: %s", error)
             raise UnauthenticatedError("The token is not valid for this server.") from None
         raw_scopes = claims.get(self._settings.jwt_scopes_claim)
-        return Caller(
+        caller = Caller(
             owner=str(claims["sub"]),
             scopes=parse_scopes(raw_scopes if isinstance(raw_scopes, str | list) else None),
             via="jwt",
             credential=str(claims["sub"]),
         )
+        return caller, float(claims["exp"]) + self._settings.jwt_leeway_s
 
     def _key_for(self, header: dict[str, Any]) -> tuple[Any, str]:
         algorithm = header.get("alg")
