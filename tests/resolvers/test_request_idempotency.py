@@ -55,7 +55,7 @@ async def test_a_submission_that_fails_after_storing_its_job_is_replayed(
     context_for: ContextFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    h = harness(start=False)
+    h = harness(start=False, auth="off")  # about idempotency, not credentials
     real = h.backend.submit
 
     async def stored_then_lost(job: Job) -> None:
@@ -80,7 +80,7 @@ async def test_a_request_cancelled_after_storing_its_job_is_replayed(
     context_for: ContextFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    h = harness(start=False)
+    h = harness(start=False, auth="off")  # about idempotency, not credentials
     real = h.backend.submit
     stored = asyncio.Event()
 
