@@ -11,6 +11,7 @@ This is a leaf module: it imports nothing from the package, so every layer
   + PersistedQueryNotFoundError   PERSISTED_QUERY_NOT_FOUND
   + PersistedQueryNotSupportedError PERSISTED_QUERY_NOT_SUPPORTED
   + OperationNotAllowedError      OPERATION_NOT_ALLOWED
+  + QueryTooComplexError          QUERY_TOO_COMPLEX
   + NotFoundError                 NOT_FOUND
     x ModelNotFoundError          MODEL_NOT_FOUND
   + ConflictError                 CONFLICT
@@ -163,3 +164,10 @@ class OperationNotAllowedError(InferqlError):
     """The allow-list is on and the operation is not on it."""
 
     code = ErrorCode.OPERATION_NOT_ALLOWED
+
+
+class QueryTooComplexError(InferqlError):
+    """The document is over a limit: here its size in bytes (graphql-core's parser
+    and the validation rules report the token, depth and alias limits)."""
+
+    code = ErrorCode.QUERY_TOO_COMPLEX

@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     )
     max_query_aliases: int = Field(64, ge=0, description="Most aliases in one document.")
     max_query_tokens: int = Field(4_000, ge=1, description="Most tokens in one document.")
+    max_query_bytes: int = Field(
+        65_536,
+        ge=1,
+        description="Largest query document, in bytes of UTF-8 (larger: QUERY_TOO_COMPLEX, "
+        "before it is parsed, hashed or stored); send long values as variables.",
+    )
     introspection: bool = Field(True, description="Answer introspection (`__schema`, `__type`).")
     field_suggestions: bool = Field(
         True, description='Add "Did you mean ...?" hints to validation errors.'

@@ -37,6 +37,7 @@ from strawberry.schema.base import BaseSchema
 from strawberry.types import ExecutionResult
 
 from inferql.errors import ErrorCode
+from inferql.schema.documents import utf8_length_over
 
 logger = logging.getLogger(__name__)
 
@@ -104,9 +105,10 @@ class SharedStreams:
     """Stands in for the schema in the websocket handler (which calls only
     :meth:`stream`): shares ``jobEvents`` subscriptions, passes the rest through."""
 
-    def __init__(self, schema: BaseSchema, *, buffer: int) -> None:
+    def __init__(self, schema: BaseSchema, *, buffer: int, max_query_bytes: int) -> None:
         self._schema = schema
         self._buffer = buffer
+        self._max_query_bytes = max_query_bytes
         self._producers: dict[Hashable, _Producer] = {}
 
     @property
@@ -136,6 +138,8 @@ class SharedStreams:
         caller = getattr(context_value, "caller", None)
         if query is None or caller is None or root_value is not None or options:
             return await source()
+        if utf8_length_over(query, self._max_query_bytes):
+            return await source()  # the schema refuses it, unparsed and uncached
         if not is_shareable(query, operation_name):
             return await source()
         variables = json.dumps(variable_values or {}, sort_keys=True, default=str)

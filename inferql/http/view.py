@@ -74,7 +74,9 @@ class GraphQLView(GraphQL[Context, None]):
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         )
         self.services = services
-        self.shared_streams = SharedStreams(schema, buffer=settings.subscriber_buffer)
+        self.shared_streams = SharedStreams(
+            schema, buffer=settings.subscriber_buffer, max_query_bytes=settings.max_query_bytes
+        )
         self._encode_message = MessageEncoder()
 
     def encode_json(self, data: object) -> str:

@@ -41,9 +41,12 @@ class InferqlSchema(strawberry.Schema):
         super().__init__(**kwargs)
         self.persisted = persisted
         self.documents = Documents(
-            self._schema, max_tokens=settings.max_query_tokens, rules=validation_rules(settings)
+            self._schema,
+            max_tokens=settings.max_query_tokens,
+            max_bytes=settings.max_query_bytes,
+            rules=validation_rules(settings),
         )
-        self.shapes = OperationShapes(self._schema, self.documents.parse)
+        self.shapes = OperationShapes(self._schema, self.documents.parse, self.documents.cacheable)
 
     def create_extensions_runner(
         self, execution_context: ExecutionContext, extensions: list[SchemaExtension]

@@ -47,13 +47,19 @@ class OperationShape:
 
 class OperationShapes:
     """Plans operations, with the shape of each (document text, operation name)
-    cached; ``parse`` is the schema's cached parser."""
+    cached; ``parse`` is the schema's cached parser, and ``cacheable`` says which
+    texts the cache may keep (those the parse cache keeps)."""
 
     def __init__(
-        self, schema: GraphQLSchema, parse: Callable[[str], DocumentNode], maxsize: int = 1024
+        self,
+        schema: GraphQLSchema,
+        parse: Callable[[str], DocumentNode],
+        cacheable: Callable[[str], bool] = lambda query: True,
+        maxsize: int = 1024,
     ) -> None:
         self._schema = schema
         self._parse = parse
+        self._cacheable = cacheable
         self._cached = lru_cache(maxsize=maxsize)(self._shape_of_text)
 
     def shape(
@@ -61,7 +67,7 @@ class OperationShapes:
     ) -> OperationShape | None:
         """The shape of the operation of ``document`` (parsed from ``query``) that
         ``operation_name`` names; None if there is none."""
-        if query is None:
+        if query is None or not self._cacheable(query):
             return shape_of(self._schema, document, operation_name)
         return self._cached(query, operation_name)
 

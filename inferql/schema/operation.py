@@ -9,8 +9,9 @@ whole parsed document on every lookup, were ~15% of the instructions of a
 each concern is a plain function or object of its own module, and this
 extension calls them in order, with one hook per stage:
 
-- operation: resolve a persisted query (``inferql.persisted``); count and time
-  the operation when it ends (``inferql.schema.extensions``);
+- operation: refuse a document over the size limit, resolve a persisted query
+  (``inferql.persisted``); count and time the operation when it ends
+  (``inferql.schema.extensions``);
 - parse: the cached, token-limited parse (``inferql.schema.documents``);
 - validate: the cached validation, then the allow-list;
 - execute: count a subscription, admit the operation (``inferql.security``:
@@ -62,11 +63,15 @@ class OperationExtension(SchemaExtension):
         return cast("InferqlSchema", self.execution_context.schema)
 
     async def begin(self) -> None:
-        """The operation starts: resolve a persisted query. A refusal raised here
-        becomes the operation's error (strawberry); the operation is over then."""
+        """The operation starts: refuse a document sent in full that is too large
+        (before it is hashed, stored or parsed), resolve a persisted query. A
+        refusal raised here becomes the operation's error (strawberry; over a
+        websocket, ``inferql.http.websocket``); the operation is over then."""
         context = self.execution_context
         self._started = time.perf_counter()
         try:
+            if context.query is not None:
+                self._schema.documents.check_size(context.query)
             persisted = self._schema.persisted
             if persisted is not None and context.operation_extensions:
                 self._resolved = await persisted.resolve(

@@ -107,6 +107,27 @@ async def test_with_apq_off_a_hash_is_not_supported(serve: ServerFactory) -> Non
     assert plain.status_code == 200 and "errors" not in plain.json()
 
 
+async def test_a_document_over_the_size_limit_is_refused_and_not_stored(
+    serve: ServerFactory,
+) -> None:
+    server = serve(max_query_bytes=1_000)
+    large = '{ job(id: "' + "x" * 1_000 + '") { id } }'  # one token, sends no texts
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        refused = await client.post("/graphql", json={"query": large})
+        legacy = await client.post(
+            "/graphql", json={"query": large}, headers={"Accept": "application/json"}
+        )
+        registered = await client.post("/graphql", json={"query": large, "extensions": apq(large)})
+        by_hash = await client.post("/graphql", json={"extensions": apq(large)})
+
+    assert refused.status_code == 400 and codes(refused) == ["QUERY_TOO_COMPLEX"]
+    assert refused.json()["errors"][0]["extensions"]["maxQueryBytes"] == 1_000
+    assert "data" not in refused.json()
+    assert legacy.status_code == 200 and codes(legacy) == ["QUERY_TOO_COMPLEX"]
+    assert codes(registered) == ["QUERY_TOO_COMPLEX"]
+    assert codes(by_hash) == ["PERSISTED_QUERY_NOT_FOUND"]
+
+
 @pytest.fixture(scope="module")
 def allow_listed(serve: ServerFactory, tmp_path_factory: pytest.TempPathFactory) -> RunningServer:
     manifest = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from inferql.schema import build_schema
+from inferql.schema import InferqlSchema, build_schema
 from inferql.settings import Settings
 
 LIMITED = Settings.model_validate(
@@ -74,3 +74,30 @@ async def test_suggestions_reveal_the_schema_unless_switched_off(query: str) -> 
     assert off.errors is not None and off.errors[0].message
     assert all("Did you mean" not in e.message for e in off.errors)
     assert off.errors[0].extensions == {"code": "GRAPHQL_VALIDATION_FAILED"}
+
+
+async def test_a_document_over_the_size_limit_is_too_complex_before_it_is_parsed() -> None:
+    schema = build_schema(Settings.model_validate({"max_query_bytes": 300, "max_query_tokens": 40}))
+    one_long_token = '{ job(id: "' + "x" * 300 + '") { id } }'
+    many_tokens = "{ models { " + "name " * 60 + "} }"  # over both limits: the size says
+    in_utf8 = '{ job(id: "' + "€" * 100 + '") { id } }'  # 115 characters, 315 bytes
+
+    for query in (one_long_token, many_tokens, in_utf8):
+        result = await schema.execute(query)
+        assert result.errors is not None and len(result.errors) == 1
+        assert result.errors[0].extensions == {"code": "QUERY_TOO_COMPLEX", "maxQueryBytes": 300}
+        assert "larger than 300 bytes" in result.errors[0].message
+    fits = await schema.execute("# " + "x" * 270 + "\n{ __typename }")
+    assert fits.errors is None
+
+
+def test_the_caches_keep_no_document_over_the_size_limit() -> None:
+    schema = build_schema(Settings.model_validate({"max_query_bytes": 100}))
+    assert isinstance(schema, InferqlSchema)
+    small = "{ models { name } }"
+    large = "{ models { name " + "labels " * 20 + "} }"  # from the allow-list, say
+
+    assert schema.documents.parse(small) is schema.documents.parse(small)
+    assert schema.documents.parse(large) is not schema.documents.parse(large)
+    schema.shapes.shape(large, schema.documents.parse(large), None)
+    assert schema.shapes.cache_info().currsize == 0
