@@ -98,7 +98,13 @@ class Settings(BaseSettings):
         604_800, gt=0, description="How long a persisted query is kept after it was last used."
     )
     apq_max_entries: int = Field(
-        10_000, ge=1, description="Memory backend: most persisted queries kept."
+        10_000, ge=1, description="Most persisted queries kept (the least recently used go)."
+    )
+    apq_max_bytes: int = Field(
+        16_777_216,
+        ge=1,
+        description="Most bytes of persisted query documents kept, in memory or in Redis "
+        "(the least recently used go).",
     )
     allowed_operations_path: Path | None = Field(
         None,

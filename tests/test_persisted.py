@@ -25,7 +25,7 @@ def apq(sha: str, version: int = 1) -> dict[str, Any]:
 
 
 def persisted(*, apq_on: bool = True, allow: dict[str, str] | None = None) -> PersistedQueries:
-    store = MemoryPersistedQueryStore(ttl=60, max_entries=10)
+    store = MemoryPersistedQueryStore(ttl=60, max_entries=10, max_bytes=10_000)
     allow_list = AllowList(allow) if allow is not None else None
     return PersistedQueries(store, apq=apq_on, allow_list=allow_list)
 

@@ -359,6 +359,24 @@ async def test_persisted_queries_expire_unless_read(backend_named: BackendFactor
     assert await store.get("d" * 64) is None
 
 
+async def test_persisted_queries_are_bounded_by_count_and_bytes(
+    backend_named: BackendFactory,
+) -> None:
+    store = (await backend_named(apq_max_entries=3, apq_max_bytes=1000)).persisted_queries
+    a, b, c, d, e, f = (letter * 64 for letter in "abcdef")
+    await store.put(a, "A" * 400)
+    await store.put(b, "B" * 400)
+    assert await store.get(a) is not None  # now b is the least recently used
+    await store.put(c, "C" * 400)  # 1200 bytes: b goes
+    await store.put(d, "D")
+    assert await store.get(a) is not None  # c is the least recently used now
+    await store.put(e, "E")  # 4 documents: c goes
+    await store.put(f, "F" * 1001)  # larger than the whole budget: not kept, nothing goes
+
+    kept = {key[0]: await store.get(key) for key in (a, b, c, d, e, f)}
+    assert kept == {"a": "A" * 400, "b": None, "c": None, "d": "D", "e": "E", "f": None}
+
+
 async def test_submit_stores_announces_and_queues_a_job(backend: Backend) -> None:
     job = make_job("a")
     async with backend.events.subscribe(job.id) as stream:

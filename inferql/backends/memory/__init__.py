@@ -61,7 +61,9 @@ class MemoryBackend:
         self.rate_limits = LimitsRateLimitStore(MemoryStorage())
         self.webhooks = MemoryWebhookOutbox()
         self.persisted_queries = MemoryPersistedQueryStore(
-            ttl=settings.apq_ttl_s, max_entries=settings.apq_max_entries
+            ttl=settings.apq_ttl_s,
+            max_entries=settings.apq_max_entries,
+            max_bytes=settings.apq_max_bytes,
         )
 
     async def submit(self, job: Job) -> bool:

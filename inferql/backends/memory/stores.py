@@ -163,25 +163,42 @@ class MemoryWebhookOutbox:
 
 
 class MemoryPersistedQueryStore:
-    """An LRU of query documents by hash; an entry lives ``ttl`` seconds after it
-    was last stored or read."""
+    """An LRU of query documents by hash, bounded by count and by the bytes of
+    its documents; an entry lives ``ttl`` seconds after it was last stored or
+    read. A document larger than the whole budget is not kept."""
 
-    def __init__(self, *, ttl: float, max_entries: int) -> None:
-        self._entries: OrderedDict[str, tuple[float, str]] = OrderedDict()
+    def __init__(self, *, ttl: float, max_entries: int, max_bytes: int) -> None:
+        self._entries: OrderedDict[str, tuple[float, str, int]] = OrderedDict()
         self._ttl = ttl
         self._max_entries = max_entries
+        self._max_bytes = max_bytes
+        self.bytes = 0  # of the documents kept, in UTF-8
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     async def get(self, sha256: str) -> str | None:
         entry = self._entries.get(sha256)
         now = time.monotonic()
-        if entry is None or entry[0] < now:
+        if entry is None:
             return None
-        self._entries[sha256] = (now + self._ttl, entry[1])
+        if entry[0] < now:
+            self._drop(sha256)
+            return None
+        self._entries[sha256] = (now + self._ttl, entry[1], entry[2])
         self._entries.move_to_end(sha256)
         return entry[1]
 
     async def put(self, sha256: str, document: str) -> None:
-        self._entries[sha256] = (time.monotonic() + self._ttl, document)
-        self._entries.move_to_end(sha256)
-        while len(self._entries) > self._max_entries:
-            self._entries.popitem(last=False)
+        size = len(document.encode())
+        if size > self._max_bytes:
+            return
+        if sha256 in self._entries:
+            self._drop(sha256)
+        self._entries[sha256] = (time.monotonic() + self._ttl, document, size)
+        self.bytes += size
+        while len(self._entries) > self._max_entries or self.bytes > self._max_bytes:
+            self._drop(next(iter(self._entries)))
+
+    def _drop(self, sha256: str) -> None:
+        self.bytes -= self._entries.pop(sha256)[2]

@@ -65,7 +65,11 @@ class RedisBackend:
         )
         self.webhooks = RedisWebhookOutbox(self.client, self.keys)
         self.persisted_queries = RedisPersistedQueryStore(
-            self.client, self.keys, ttl=settings.apq_ttl_s
+            self.client,
+            self.keys,
+            ttl=settings.apq_ttl_s,
+            max_entries=settings.apq_max_entries,
+            max_bytes=settings.apq_max_bytes,
         )
 
     async def submit(self, job: Job) -> bool:

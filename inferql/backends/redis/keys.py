@@ -103,6 +103,18 @@ class Keys:
         digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
         return f"{self.prefix}cache:{model}:{digest}"
 
-    def persisted_query(self, sha256: str) -> str:
-        """String (with a TTL): an automatic persisted query's document by its hash."""
-        return f"{self.prefix}apq:{sha256}"
+    @property
+    def persisted_queries(self) -> str:
+        """Hash: automatic persisted queries' documents by their SHA-256 (hex)."""
+        return f"{self.prefix}apq:documents"
+
+    @property
+    def persisted_queries_used(self) -> str:
+        """Sorted set: each persisted query's hash, scored by its last use (us,
+        Redis's clock): the least recently used go first."""
+        return f"{self.prefix}apq:used"
+
+    @property
+    def persisted_queries_bytes(self) -> str:
+        """String: the bytes of every document in ``persisted_queries``."""
+        return f"{self.prefix}apq:bytes"
