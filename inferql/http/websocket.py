@@ -27,6 +27,16 @@ and leave the socket open with a credential that can never work again. A
 credential that cannot be checked now (the key store is unavailable) fails the
 new operation with its code (UNAVAILABLE), and a periodic check is tried again
 at the next interval.
+
+Strawberry's handler hands the schema a subscribe's query, variables and
+operation name, never its ``extensions``: here they reach ``stream`` as the
+operation's extensions, so automatic persisted queries and the allow-list's
+operation ids work as over HTTP. A payload without ``query`` (or with ``null``)
+is one that names a persisted query; with none, the operation ends with an
+``error`` (BAD_REQUEST, as over HTTP). A refusal raised as an operation starts
+(an unknown persisted query, an operation off the allow-list, a document too
+large) is an ``error`` message with its code, where strawberry's handler would
+end the operation with a bare ``complete``.
 """
 
 from __future__ import annotations
@@ -36,9 +46,11 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextvars import ContextVar
 from typing import Any, cast
 
-from graphql import GraphQLFormattedError
+from graphql import GraphQLError, GraphQLFormattedError
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema.base import BaseSchema
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
@@ -50,11 +62,19 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     Message,
     SubscribeMessage,
 )
+from strawberry.types.execution import PreExecutionError
 
 from inferql.errors import ErrorCode, InferqlError, UnauthenticatedError
 from inferql.resolvers.context import Context
 
 logger = logging.getLogger(__name__)
+
+# The extensions of the subscribe whose operation task is being created: the
+# task copies the context, so its ``stream`` call reads them (strawberry's
+# handler passes the schema no more than query, variables and operation name).
+_OPERATION_EXTENSIONS: ContextVar[dict[str, Any] | None] = ContextVar(
+    "operation_extensions", default=None
+)
 
 
 class PingingTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
@@ -63,10 +83,12 @@ class PingingTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         shared = getattr(self.view, "shared_streams", None)
-        if shared is not None:
-            # The handler only calls the schema's ``stream``, which SharedStreams
-            # provides: ``jobEvents`` runs once per query and caller, not per socket.
-            self.schema = cast(BaseSchema, shared)
+        # The handler only calls the schema's ``stream``: SharedStreams provides
+        # it (``jobEvents`` runs once per query and caller, not per socket), and
+        # OperationStreams adds the extensions and codes the refusals.
+        self.schema = cast(
+            BaseSchema, OperationStreams(shared if shared is not None else self.schema, self.schema)
+        )
 
     async def handle_message(self, message: Message) -> None:
         problem = _malformed(message)
@@ -93,7 +115,15 @@ class PingingTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             refusal: ErrorMessage = {"id": message["id"], "type": "error", "payload": [error]}
             await self.send_message(refusal)
             return
-        await super().handle_subscribe(message)
+        payload = message["payload"]
+        if "query" not in payload:  # strawberry's handler reads it; a persisted query has none
+            message = cast(SubscribeMessage, {**message, "payload": {**payload, "query": None}})
+        extensions = payload.get("extensions")
+        token = _OPERATION_EXTENSIONS.set(extensions or None)
+        try:
+            await super().handle_subscribe(message)  # creates the operation's task
+        finally:
+            _OPERATION_EXTENSIONS.reset(token)
 
     async def _credential_holds(self, operation_id: str) -> bool:
         """Check the socket's credential before an operation runs: one refused
@@ -207,3 +237,35 @@ def _malformed(message: object) -> str | None:
             if not isinstance(payload.get(member), types):
                 return f"The `{member}` of a `subscribe` payload has the wrong type."
     return None
+
+
+class OperationStreams:
+    """What the handler calls ``stream`` on: ``streams`` (the schema, or the view's
+    SharedStreams), given the subscribe's extensions, with a refusal raised as
+    the operation starts turned into the first result, an error with its code."""
+
+    def __init__(self, streams: Any, schema: BaseSchema) -> None:
+        self._streams = streams
+        self._schema = schema
+
+    async def stream(self, query: str | None, **options: Any) -> AsyncGenerator[Any, None]:
+        extensions = _OPERATION_EXTENSIONS.get()
+        if extensions is not None:  # else left out: SharedStreams shares only without
+            options.setdefault("operation_extensions", extensions)
+        return self._coded(await self._streams.stream(query, **options))
+
+    async def _coded(self, results: AsyncIterator[Any]) -> AsyncGenerator[Any, None]:
+        closing = cast(AsyncGenerator[Any, None], results)
+        async with contextlib.aclosing(closing):
+            try:
+                first = await anext(closing)
+            except StopAsyncIteration:
+                return
+            except Exception as refused:  # as strawberry's ``execute`` catches it over HTTP
+                error = GraphQLError(str(refused), original_error=refused)
+                self._schema.process_errors([error])  # its code (INTERNAL if unexpected)
+                yield PreExecutionError(data=None, errors=[error])
+                return
+            yield first
+            async for result in closing:
+                yield result

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 from graphql import GraphQLError
+from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.types import ExecutionContext
 
@@ -16,6 +17,7 @@ from inferql.errors import ErrorCode, InferqlError
 logger = logging.getLogger("inferql.errors")
 
 INTERNAL_MESSAGE = "Internal server error."
+NO_QUERY_MESSAGE = "No GraphQL query found in the request"
 
 
 def apply_error_code(error: GraphQLError, context: ExecutionContext | None) -> None:
@@ -25,6 +27,11 @@ def apply_error_code(error: GraphQLError, context: ExecutionContext | None) -> N
     if isinstance(original, InferqlError):
         extensions.update(original.extensions)
         extensions["code"] = original.code.value
+    elif isinstance(original, MissingQueryError):
+        # No document, and no persisted query named one (over a websocket; over
+        # HTTP the view answers it before executing, with the same message).
+        error.message = NO_QUERY_MESSAGE
+        extensions["code"] = ErrorCode.BAD_REQUEST.value
     elif isinstance(original, CannotGetOperationTypeError):
         # No operation of that name (or several and none named): the caller's
         # document, as over HTTP, where the view answers it before executing.
