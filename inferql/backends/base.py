@@ -245,7 +245,9 @@ class WebhookOutbox(Protocol):
         seconds: a lease that lapses (its sender died) makes it due again."""
 
     async def reschedule(self, delivery: WebhookDelivery, *, due: float) -> None:
-        """Store ``delivery`` (with its attempt count) to be sent again at ``due``."""
+        """Store ``delivery`` (with its attempt count) to be sent again at ``due``,
+        if it is still there: one removed meanwhile (another dispatcher, whose
+        lease it was by then, sent it) stays removed."""
 
     async def remove(self, delivery_id: str) -> None:
         """Forget a delivery: it was sent, or it will never be."""

@@ -713,3 +713,18 @@ async def test_a_delivery_added_again_keeps_its_schedule_and_attempts(backend: B
 
 async def test_a_queue_nobody_serves_has_no_live_workers(backend: Backend) -> None:
     assert await backend.queue.workers_alive() == 0
+
+
+async def test_a_removed_delivery_is_not_rescheduled(backend: Backend) -> None:
+    """A slow dispatcher's attempt fails after another one (its lease had lapsed)
+    delivered and removed it: the late reschedule does not bring it back."""
+    outbox, now = backend.webhooks, time.time()
+    await outbox.add(delivery("a"), due=now)
+    [taken] = await outbox.take(now=now, limit=1, lease_s=30)
+    await outbox.remove("msg_a")
+
+    await outbox.reschedule(replace(taken, attempt=1), due=now)
+    await outbox.reschedule(replace(taken, attempt=1), due=now)  # sent again: still a no-op
+
+    assert await outbox.pending() == 0
+    assert await outbox.take(now=now + 100, limit=1, lease_s=30) == []

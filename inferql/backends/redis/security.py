@@ -65,15 +65,30 @@ end
 return taken
 """
 
+# KEYS: due zset, deliveries hash; ARGV: id, the delivery as JSON, due ms.
+# Stores it only while it is still there: one removed (sent, by another dispatcher
+# whose lease had lapsed, or dropped) stays gone. Running it twice does no harm.
+_RESCHEDULE = """
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+return 1
+"""
+
 
 class RedisWebhookOutbox:
     def __init__(self, client: Redis, keys: Keys) -> None:
         self._client = client
         self._keys = keys
         self._take = client.register_script(_TAKE)
+        self._reschedule = client.register_script(_RESCHEDULE)
 
     async def add(self, delivery: WebhookDelivery, *, due: float) -> None:
-        await self._store(delivery, due, replace=False)
+        async with reaching_redis():
+            pipe = self._client.pipeline(transaction=True)
+            pipe.hsetnx(self._keys.webhooks, delivery.id, _as_json(delivery))
+            pipe.zadd(self._keys.webhooks_due, {delivery.id: int(due * 1000)}, nx=True)
+            await pipe.execute()
 
     async def take(self, *, now: float, limit: int, lease_s: float) -> list[WebhookDelivery]:
         async with reaching_redis():
@@ -84,7 +99,11 @@ class RedisWebhookOutbox:
         return [WebhookDelivery(**json.loads(data)) for data in taken]
 
     async def reschedule(self, delivery: WebhookDelivery, *, due: float) -> None:
-        await self._store(delivery, due)
+        async with reaching_redis():
+            await self._reschedule(
+                keys=[self._keys.webhooks_due, self._keys.webhooks],
+                args=[delivery.id, _as_json(delivery), int(due * 1000)],
+            )
 
     async def remove(self, delivery_id: str) -> None:
         async with reaching_redis():
@@ -97,8 +116,10 @@ class RedisWebhookOutbox:
         async with reaching_redis():
             return int(await self._client.zcard(self._keys.webhooks_due))
 
-    async def _store(self, delivery: WebhookDelivery, due: float, *, replace: bool = True) -> None:
-        data = {
+
+def _as_json(delivery: WebhookDelivery) -> str:
+    return json.dumps(
+        {
             "id": delivery.id,
             "job_id": delivery.job_id,
             "owner": delivery.owner,
@@ -106,11 +127,4 @@ class RedisWebhookOutbox:
             "payload": delivery.payload,
             "attempt": delivery.attempt,
         }
-        async with reaching_redis():
-            pipe = self._client.pipeline(transaction=True)
-            if replace:
-                pipe.hset(self._keys.webhooks, delivery.id, json.dumps(data))
-            else:
-                pipe.hsetnx(self._keys.webhooks, delivery.id, json.dumps(data))
-            pipe.zadd(self._keys.webhooks_due, {delivery.id: int(due * 1000)}, nx=not replace)
-            await pipe.execute()
+    )
