@@ -75,10 +75,31 @@ async def resolve(url: httpx.URL, settings: Settings) -> list[str]:
     return addresses
 
 
+# IPv6 forms that carry an IPv4 address a packet may be passed on to: NAT64's
+# well-known prefix (RFC 6052) and SIIT's IPv4-translated addresses (RFC 2765).
+_CARRY_IPV4 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("::ffff:0:0:0/96"))
+# Refused whatever they carry: IPv4-compatible addresses (deprecated, RFC 4291)
+# and NAT64's local-use prefix (RFC 8215), whose IPv4 part only its network knows.
+_REFUSED = (ipaddress.IPv6Network("::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+
+
 def _public(address: str) -> bool:
+    """Whether ``address`` is public; an IPv6 address that stands for IPv4 ones
+    (mapped, NAT64, 6to4, Teredo, translated) only if they are public too."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv4Address):
+        return _global(ip)
+    if ip.ipv4_mapped is not None:
+        return _global(ip.ipv4_mapped)
+    if any(ip in network for network in _REFUSED):
+        return False
+    carried: list[ipaddress.IPv4Address] = [*(ip.teredo or ()), *filter(None, [ip.sixtofour])]
+    if any(ip in network for network in _CARRY_IPV4):
+        carried.append(ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF))
+    return _global(ip) and all(_global(v4) for v4 in carried)
+
+
+def _global(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return ip.is_global and not ip.is_multicast
 
 

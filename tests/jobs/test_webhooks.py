@@ -130,6 +130,14 @@ def test_backoff_doubles_from_the_base(make_settings: SettingsFactory) -> None:
         ("http://169.254.169.254/latest/meta-data", {}, "non-public"),
         ("http://[::1]:9/x", {}, "non-public"),
         ("http://[::ffff:127.0.0.1]:9/x", {}, "non-public"),
+        # IPv6 forms of private IPv4 addresses: NAT64, 6to4, Teredo, compatible, translated
+        ("http://[64:ff9b::7f00:1]/x", {}, "non-public"),
+        ("http://[64:ff9b::a9fe:a9fe]/latest/meta-data", {}, "non-public"),
+        ("http://[64:ff9b:1::808:808]/x", {}, "non-public"),
+        ("http://[2002:a00:1::1]/x", {}, "non-public"),
+        ("http://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/x", {}, "non-public"),
+        ("http://[::127.0.0.1]/x", {}, "non-public"),
+        ("http://[::ffff:0:a00:1]/x", {}, "non-public"),
         ("https://8.8.8.8/x", {"webhook_allowed_hosts": "hooks.example.com"}, "may not go"),
         (
             "https://evil.example.com.attacker.test/x",
@@ -154,6 +162,10 @@ async def test_allowed_destinations(make_settings: SettingsFactory) -> None:
     assert await webhooks.resolve(webhooks.check_url("https://8.8.8.8/h", listed), listed) == [
         "8.8.8.8"
     ]
+    public = make_settings()
+    for carrying_public in ("64:ff9b::808:808", "2002:808:808::1"):  # 8.8.8.8 by NAT64, 6to4
+        url = webhooks.check_url(f"https://[{carrying_public}]/h", public)
+        assert await webhooks.resolve(url, public) == [carrying_public]
 
 
 async def test_a_delivery_to_a_private_address_is_never_sent(harness: HarnessFactory) -> None:
