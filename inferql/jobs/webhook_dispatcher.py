@@ -19,7 +19,7 @@ import httpx
 
 from inferql.backends.base import Backend, WebhookDelivery
 from inferql.errors import BadUserInputError, UnavailableError
-from inferql.jobs.webhooks import check_url, resolve, sign
+from inferql.jobs.webhooks import check_url, origin, resolve, sign
 from inferql.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ class WebhookDispatcher:
             logger.error(
                 "webhook %s to %s dropped after %d attempts: %s",
                 delivery.id,
-                delivery.url,
+                origin(delivery.url),
                 attempt,
                 outcome,
             )
@@ -120,7 +120,7 @@ class WebhookDispatcher:
         logger.warning(
             "webhook %s to %s failed (%s); attempt %d in %.1f s",
             delivery.id,
-            delivery.url,
+            origin(delivery.url),
             outcome,
             attempt + 1,
             delay,

