@@ -134,7 +134,16 @@ class WebhookDispatcher:
         return delay * random.uniform(0.9, 1.0)
 
     async def _send(self, delivery: WebhookDelivery, secret: str) -> str | None:
-        """POST one attempt; None on a 2xx answer, else why it failed."""
+        """One attempt, cut off after ``webhook_timeout_s`` however slowly the
+        receiver trickles; None on a 2xx answer, else why it failed."""
+        timeout = self._settings.webhook_timeout_s
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._post(delivery, secret)
+        except TimeoutError:
+            return f"no answer within {timeout:g} s"
+
+    async def _post(self, delivery: WebhookDelivery, secret: str) -> str | None:
         try:
             url = check_url(delivery.url, self._settings)
             addresses = await resolve(url, self._settings)
@@ -148,14 +157,18 @@ class WebhookDispatcher:
         # Connect to the address that was checked; TLS still verifies the name.
         pinned = url.copy_with(host=addresses[0])
         try:
-            response = await self._client.post(
+            # Only the status matters: the body is never read, and the response
+            # closed unread closes its connection, however much more was coming.
+            async with self._client.stream(
+                "POST",
                 pinned,
                 content=delivery.payload.encode(),
                 headers=headers,
                 extensions={"sni_hostname": url.host} if url.scheme == "https" else {},
-            )
+            ) as response:
+                status = response.status_code
         except httpx.HTTPError as error:
             return f"{type(error).__name__}"
-        if 200 <= response.status_code < 300:
+        if 200 <= status < 300:
             return None
-        return f"HTTP {response.status_code}"
+        return f"HTTP {status}"

@@ -17,6 +17,7 @@ from inferql.jobs.webhook_dispatcher import WebhookDispatcher
 from inferql.security.apikeys import new_webhook_secret
 from tests.conftest import Harness, HarnessFactory
 from tests.support import WebhookReceiver
+from tests.webhook_receivers import RawReceiver, flooding, trickling
 
 FAST = {"webhook_allow_private": True, "webhook_retry_base_s": 0.05, "webhook_timeout_s": 0.5}
 _ids = count()
@@ -32,6 +33,33 @@ async def queue_webhook(h: Harness, url: str, owner: str = "alice") -> WebhookDe
     )
     await h.backend.webhooks.add(delivery, due=time.time())
     return delivery
+
+
+async def test_an_attempt_ends_at_the_timeout_however_slowly_the_answer_trickles(
+    harness: HarnessFactory,
+) -> None:
+    """Every byte comes well within the timeout, the answer takes a minute: the
+    attempt is cut off at ``webhook_timeout_s`` and retried later."""
+    h = harness(start=False, **FAST)
+    with RawReceiver(trickling) as receiver:
+        await queue_webhook(h, receiver.url)
+        async with asyncio.timeout(10):
+            assert await WebhookDispatcher(h.backend, h.settings).deliver_due() == 1
+        assert receiver.connections == 1
+    [again] = await h.backend.webhooks.take(now=time.time() + 60, limit=5, lease_s=1)
+    assert again.attempt == 1  # it failed, and waits for its next attempt
+
+
+async def test_only_the_status_is_read_not_the_body(harness: HarnessFactory) -> None:
+    """A 200 with a body that never ends is a delivery, at once, and the body is
+    not read (nor buffered) beyond what the sockets hold."""
+    h = harness(start=False, **{**FAST, "webhook_timeout_s": 1})
+    with RawReceiver(flooding) as receiver:
+        await queue_webhook(h, receiver.url)
+        async with asyncio.timeout(10):
+            await WebhookDispatcher(h.backend, h.settings).deliver_due()
+        assert await h.backend.webhooks.pending() == 0
+    assert receiver.sent < 64 * 2**20
 
 
 async def test_logs_name_the_receivers_origin_not_its_url(
