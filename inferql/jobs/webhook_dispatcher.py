@@ -4,6 +4,11 @@ with the owner's secret (:mod:`inferql.jobs.webhooks`), and retries a failure
 with exponential backoff up to ``webhook_max_attempts``. It runs beside each
 worker; deliveries are leased, so one whose dispatcher died is sent again by
 the next.
+
+Each delivery is sent by a task of its own, up to ``_MAX_IN_FLIGHT`` at once,
+so a slow receiver holds up only its own deliveries. One attempt takes at most
+``webhook_timeout_s`` all told (resolving, connecting, sending, the answer's
+status; the answer's body is never read).
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ logger = logging.getLogger(__name__)
 
 # How often an idle dispatcher looks at the outbox.
 _POLL_S = 0.2
-# How long it waits after the backend was away, or a delivery round failed.
+# How long it waits after the backend was away, or taking deliveries failed.
 _AWAY_PAUSE_S = 1.0
-_BATCH = 16
+# Deliveries in flight at once, per dispatcher.
+_MAX_IN_FLIGHT = 32
 _MAX_BACKOFF_S = 3600.0
 USER_AGENT = "inferql-webhooks"
 
@@ -49,33 +55,57 @@ class WebhookDispatcher:
         )
         self._owns_client = client is None
         self._stopping = asyncio.Event()
-        # A delivery is leased for longer than one attempt may take.
-        self._lease_s = 2 * settings.webhook_timeout_s + 1
+        self._slot_freed = asyncio.Event()  # also set by stop
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self.lease_s = 2 * settings.webhook_timeout_s + 1
 
     def stop(self) -> None:
+        """Take no more deliveries; ``run`` returns once those in flight are done
+        (each within ``webhook_timeout_s``)."""
         self._stopping.set()
+        self._slot_freed.set()
 
     async def run(self) -> None:
         """Deliver until stopped. A backend that is away (or any other failure) is
         logged and retried after a pause: it never ends the loop, so it never
-        takes down the worker beside it."""
+        takes down the worker beside it. Cancelled, it cancels the deliveries in
+        flight: their leases lapse and another dispatcher sends them."""
         try:
-            while not self._stopping.is_set():
-                try:
-                    taken = await self.deliver_due()
-                except UnavailableError as error:
-                    logger.warning("webhooks paused: %s", error.message)
-                    taken = 0
-                    await self._pause(_AWAY_PAUSE_S)
-                except Exception:
-                    logger.exception("webhook dispatcher failed; going on")
-                    taken = 0
-                    await self._pause(_AWAY_PAUSE_S)
-                if not taken:
-                    await self._pause(_POLL_S)
+            async with asyncio.TaskGroup() as sending:
+                while not self._stopping.is_set():
+                    await self._take_more(sending)
         finally:
             if self._owns_client:
                 await self._client.aclose()
+
+    async def _take_more(self, sending: asyncio.TaskGroup) -> None:
+        free = _MAX_IN_FLIGHT - len(self._in_flight)
+        if free <= 0:
+            self._slot_freed.clear()
+            await self._slot_freed.wait()
+            return
+        try:
+            taken = await self._backend.webhooks.take(
+                now=time.time(), limit=free, lease_s=self.lease_s
+            )
+        except UnavailableError as error:
+            logger.warning("webhooks paused: %s", error.message)
+            await self._pause(_AWAY_PAUSE_S)
+            return
+        except Exception:
+            logger.exception("webhook dispatcher failed; going on")
+            await self._pause(_AWAY_PAUSE_S)
+            return
+        for delivery in taken:
+            task = sending.create_task(self._deliver_logged(delivery))
+            self._in_flight.add(task)
+            task.add_done_callback(self._sent)
+        if len(taken) < free:  # nothing more is due now
+            await self._pause(_POLL_S)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._slot_freed.set()
 
     async def _pause(self, seconds: float) -> None:
         try:
@@ -85,12 +115,23 @@ class WebhookDispatcher:
             pass
 
     async def deliver_due(self) -> int:
-        """Send every delivery due now, once; return how many were taken."""
+        """Send the deliveries due now (up to as many as may be in flight), once,
+        and wait for them; return how many were taken."""
         taken = await self._backend.webhooks.take(
-            now=time.time(), limit=_BATCH, lease_s=self._lease_s
+            now=time.time(), limit=_MAX_IN_FLIGHT, lease_s=self.lease_s
         )
         await asyncio.gather(*(self._deliver(delivery) for delivery in taken))
         return len(taken)
+
+    async def _deliver_logged(self, delivery: WebhookDelivery) -> None:
+        """Deliver; a failure to record the outcome leaves the delivery to be
+        taken again once its lease lapses."""
+        try:
+            await self._deliver(delivery)
+        except UnavailableError as error:
+            logger.warning("webhook %s left for later: %s", delivery.id, error.message)
+        except Exception:
+            logger.exception("webhook %s failed; it is sent again later", delivery.id)
 
     async def _deliver(self, delivery: WebhookDelivery) -> None:
         outbox = self._backend.webhooks

@@ -17,7 +17,7 @@ from inferql.jobs.webhook_dispatcher import WebhookDispatcher
 from inferql.security.apikeys import new_webhook_secret
 from tests.conftest import Harness, HarnessFactory
 from tests.support import WebhookReceiver
-from tests.webhook_receivers import RawReceiver, flooding, trickling
+from tests.webhook_receivers import RawReceiver, flooding, hanging, trickling
 
 FAST = {"webhook_allow_private": True, "webhook_retry_base_s": 0.05, "webhook_timeout_s": 0.5}
 _ids = count()
@@ -60,6 +60,33 @@ async def test_only_the_status_is_read_not_the_body(harness: HarnessFactory) -> 
             await WebhookDispatcher(h.backend, h.settings).deliver_due()
         assert await h.backend.webhooks.pending() == 0
     assert receiver.sent < 64 * 2**20
+
+
+async def test_a_receiver_that_never_answers_holds_up_no_other_delivery(
+    harness: HarnessFactory,
+) -> None:
+    """Bob's receiver hangs (for as long as the timeout, a minute); Alice's
+    webhook, due while Bob's is in flight, is sent meanwhile."""
+    h = harness(start=False, **{**FAST, "webhook_timeout_s": 60})
+    dispatcher = WebhookDispatcher(h.backend, h.settings)
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        with RawReceiver(hanging) as hung, WebhookReceiver() as receiver:
+            await queue_webhook(h, hung.url, owner="bob")
+            await hung.until_connected(1)
+            alices = await queue_webhook(h, receiver.url)
+            [(headers, _)] = await receiver.until_received(1, timeout=15)
+            assert headers["webhook-id"] == alices.id
+            async with asyncio.timeout(5):
+                while await h.backend.webhooks.pending() > 1:  # noqa: ASYNC110 - polls the outbox
+                    await asyncio.sleep(0.02)  # until Alice's is recorded as sent
+            assert hung.connections == 1  # Bob's, still in flight
+        # Closed, the hung receiver hangs up: Bob's attempt ends.
+    finally:
+        dispatcher.stop()
+        async with asyncio.timeout(10):
+            await task
+    assert await h.backend.webhooks.pending() == 1  # Bob's, to be retried
 
 
 async def test_logs_name_the_receivers_origin_not_its_url(
