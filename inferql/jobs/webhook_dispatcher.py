@@ -8,7 +8,9 @@ the next.
 Each delivery is sent by a task of its own, up to ``_MAX_IN_FLIGHT`` at once,
 so a slow receiver holds up only its own deliveries. One attempt takes at most
 ``webhook_timeout_s`` all told (resolving, connecting, sending, the answer's
-status; the answer's body is never read).
+status; the answer's body is never read), and a delivery is leased for that
+plus ``_LEASE_MARGIN_S``: another dispatcher does not take it while it is in
+flight.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ _POLL_S = 0.2
 _AWAY_PAUSE_S = 1.0
 # Deliveries in flight at once, per dispatcher.
 _MAX_IN_FLIGHT = 32
+# A lease outlasts one attempt by this much: the backend reads and writes around
+# the attempt (a Redis command gives up within seconds), a busy event loop, and
+# clocks of replicas that differ a little.
+_LEASE_MARGIN_S = 30.0
 _MAX_BACKOFF_S = 3600.0
 USER_AGENT = "inferql-webhooks"
 
@@ -57,7 +63,7 @@ class WebhookDispatcher:
         self._stopping = asyncio.Event()
         self._slot_freed = asyncio.Event()  # also set by stop
         self._in_flight: set[asyncio.Task[None]] = set()
-        self.lease_s = 2 * settings.webhook_timeout_s + 1
+        self.lease_s = settings.webhook_timeout_s + _LEASE_MARGIN_S
 
     def stop(self) -> None:
         """Take no more deliveries; ``run`` returns once those in flight are done

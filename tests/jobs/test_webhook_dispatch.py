@@ -12,6 +12,7 @@ from itertools import count
 
 import pytest
 
+from inferql.backends import create_backend
 from inferql.backends.base import WebhookDelivery
 from inferql.jobs.webhook_dispatcher import WebhookDispatcher
 from inferql.security.apikeys import new_webhook_secret
@@ -87,6 +88,32 @@ async def test_a_receiver_that_never_answers_holds_up_no_other_delivery(
         async with asyncio.timeout(10):
             await task
     assert await h.backend.webhooks.pending() == 1  # Bob's, to be retried
+
+
+async def test_two_dispatchers_never_send_one_delivery_at_once(harness: HarnessFactory) -> None:
+    """Two replicas' dispatchers share the outbox. The receiver would take a
+    minute: the attempt ends at the timeout, well within its lease, so the other
+    dispatcher never takes it meanwhile."""
+    h = harness(start=False, **{**FAST, "webhook_retry_base_s": 600})
+    # With Redis, the second dispatcher has a client (a replica) of its own.
+    other = create_backend(h.settings) if h.settings.redis_url else h.backend
+    dispatchers = [WebhookDispatcher(h.backend, h.settings), WebhookDispatcher(other, h.settings)]
+    tasks = [asyncio.create_task(d.run()) for d in dispatchers]
+    try:
+        with RawReceiver(trickling) as receiver:
+            await queue_webhook(h, receiver.url)
+            await receiver.until_connected(1)
+            # Past twice the timeout and more: the lease an attempt once had.
+            await asyncio.sleep(4 * h.settings.webhook_timeout_s + 1)
+            assert receiver.connections == 1
+    finally:
+        for dispatcher in dispatchers:
+            dispatcher.stop()
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)
+        if other is not h.backend:
+            await other.close()
+    [again] = await h.backend.webhooks.take(now=time.time() + 3600, limit=5, lease_s=1)
+    assert again.attempt == 1
 
 
 async def test_logs_name_the_receivers_origin_not_its_url(
