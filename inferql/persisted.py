@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inferql.backends.base import PersistedQueryStore
+from inferql.backends.stores import PersistedQueryStore
 from inferql.errors import (
     BadRequestError,
     OperationNotAllowedError,

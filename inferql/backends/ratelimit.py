@@ -11,7 +11,7 @@ from limits.aio.storage import SlidingWindowCounterSupport, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 
-from inferql.backends.base import RateLimitWindow
+from inferql.backends.stores import RateLimitWindow
 from inferql.errors import UnavailableError
 
 _AWAY = "The rate-limit store cannot be reached; retry shortly."

@@ -28,7 +28,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
-from inferql.backends.base import IdempotencyRecord, IdempotencyStore
+from inferql.backends.stores import IdempotencyRecord, IdempotencyStore
 from inferql.errors import (
     BadUserInputError,
     IdempotencyKeyInUseError,

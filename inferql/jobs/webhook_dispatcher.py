@@ -24,7 +24,8 @@ from datetime import UTC, datetime
 
 import httpx
 
-from inferql.backends.base import Backend, WebhookDelivery
+from inferql.backends.base import Backend
+from inferql.backends.stores import WebhookDelivery
 from inferql.errors import BadUserInputError, UnavailableError
 from inferql.jobs.webhooks import check_url, origin, resolve, sign
 from inferql.settings import Settings

@@ -27,7 +27,8 @@ from typing import Any
 import httpx
 from standardwebhooks import Webhook
 
-from inferql.backends.base import Backend, WebhookDelivery
+from inferql.backends.base import Backend
+from inferql.backends.stores import WebhookDelivery
 from inferql.errors import BadUserInputError
 from inferql.jobs.model import Job
 from inferql.settings import Settings

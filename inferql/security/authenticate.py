@@ -14,7 +14,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from inferql.backends.base import KeyStore
+from inferql.backends.stores import KeyStore
 from inferql.errors import UnauthenticatedError
 from inferql.security import apikeys
 from inferql.security.caller import LOCAL_CALLER, Caller

@@ -14,8 +14,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from inferql.backends import create_backend
-from inferql.backends.base import KeyStore
 from inferql.backends.keyfile import MemoryKeyStore
+from inferql.backends.stores import KeyStore
 from inferql.security.apikeys import generate_key, new_webhook_secret
 from inferql.security.caller import DEFAULT_SCOPES, Scope, parse_scopes
 from inferql.settings import Settings

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from inferql.backends.base import RateLimitStore, RateLimitWindow
+from inferql.backends.stores import RateLimitStore, RateLimitWindow
 from inferql.errors import RateLimitedError
 from inferql.security.caller import Caller
 

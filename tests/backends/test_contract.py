@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from inferql.backends.base import Backend, IdempotencyRecord, WebhookDelivery
+from inferql.backends.base import Backend
+from inferql.backends.stores import IdempotencyRecord, WebhookDelivery
 from inferql.errors import OverloadedError
 from inferql.inference import LabelScore, ModelRef, Prediction
 from inferql.jobs.model import Batch, Job, JobEvent, JobEventType, JobStatus, new_job_id

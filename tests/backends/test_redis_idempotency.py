@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 
-from inferql.backends.base import IdempotencyRecord
 from inferql.backends.redis import RedisBackend
+from inferql.backends.stores import IdempotencyRecord
 
 
 async def test_records_written_before_lock_deadlines_are_understood(

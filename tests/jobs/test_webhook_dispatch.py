@@ -13,7 +13,7 @@ from itertools import count
 import pytest
 
 from inferql.backends import create_backend
-from inferql.backends.base import WebhookDelivery
+from inferql.backends.stores import WebhookDelivery
 from inferql.jobs.webhook_dispatcher import WebhookDispatcher
 from inferql.security.apikeys import new_webhook_secret
 from tests.conftest import Harness, HarnessFactory

@@ -14,7 +14,6 @@ from typing import Any
 
 from limits.aio.storage import MemoryStorage
 
-from inferql.backends.base import KeyStore, WebhookDelivery
 from inferql.backends.keyfile import FileKeyStore, MemoryKeyStore
 from inferql.backends.memory.jobs import MemoryEventBus, MemoryJobStore, MemoryWorkQueue
 from inferql.backends.memory.stores import (
@@ -24,6 +23,7 @@ from inferql.backends.memory.stores import (
     MemoryWebhookOutbox,
 )
 from inferql.backends.ratelimit import LimitsRateLimitStore
+from inferql.backends.stores import KeyStore, WebhookDelivery
 from inferql.jobs.model import Batch, Job, JobEvent, JobEventType, JobStatus, event_for
 from inferql.settings import Settings
 

@@ -15,10 +15,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from inferql.backends.base import (
-    Delivery,
-    EventStream,
-)
+from inferql.backends.base import Delivery, EventStream
 from inferql.backends.fanout import Fanout
 from inferql.jobs.model import Job, JobEvent, JobStatus
 

@@ -10,10 +10,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
-from inferql.backends.base import (
-    IdempotencyRecord,
-    WebhookDelivery,
-)
+from inferql.backends.stores import IdempotencyRecord, WebhookDelivery
 from inferql.inference import ModelRef, Prediction
 
 

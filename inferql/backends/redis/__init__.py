@@ -17,7 +17,6 @@ from typing import Any
 
 from limits.aio.storage import RedisStorage
 
-from inferql.backends.base import WebhookDelivery
 from inferql.backends.ratelimit import LimitsRateLimitStore
 from inferql.backends.redis.cache import RedisPredictionCache
 from inferql.backends.redis.connection import connect, reaching_redis
@@ -28,6 +27,7 @@ from inferql.backends.redis.persisted import RedisPersistedQueryStore
 from inferql.backends.redis.queue import JOB_FIELD, RedisWorkQueue
 from inferql.backends.redis.security import RedisKeyStore, RedisWebhookOutbox
 from inferql.backends.redis.store import RedisJobStore
+from inferql.backends.stores import WebhookDelivery
 from inferql.jobs.model import Batch, Job, JobEvent, JobEventType, JobStatus, event_for
 from inferql.settings import Settings
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pydantic import TypeAdapter
 
-from inferql.backends.base import WebhookDelivery
+from inferql.backends.stores import WebhookDelivery
 from inferql.inference import Prediction
 from inferql.jobs.model import Job, JobEvent
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from inferql.backends.base import IdempotencyRecord
 from inferql.backends.redis.connection import reaching_redis
 from inferql.backends.redis.keys import Keys
+from inferql.backends.stores import IdempotencyRecord
 
 # Server time in ms, and whether a decoded record is in flight with its lock on.
 # A record without a deadline (written before deadlines were) is locked until

@@ -11,9 +11,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from inferql.backends.base import WebhookDelivery
 from inferql.backends.redis.connection import reaching_redis
 from inferql.backends.redis.keys import Keys
+from inferql.backends.stores import WebhookDelivery
 from inferql.security.apikeys import ApiKey
 
 

@@ -26,11 +26,11 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from inferql.backends.base import WebhookDelivery
 from inferql.backends.redis.codec import dump_delivery, dump_event, dump_job, load_job
 from inferql.backends.redis.connection import reaching_redis
 from inferql.backends.redis.job_scripts import COMPARE_AND_SET, CREATE
 from inferql.backends.redis.keys import Keys
+from inferql.backends.stores import WebhookDelivery
 from inferql.jobs.model import Batch, Job, JobEvent, JobEventType, JobStatus
 
 _MAX_CAS_ATTEMPTS = 50
