@@ -11,6 +11,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from inferql.backends.redis.codec import dump_delivery, load_delivery
 from inferql.backends.redis.connection import reaching_redis
 from inferql.backends.redis.keys import Keys
 from inferql.backends.stores import WebhookDelivery
@@ -86,7 +87,7 @@ class RedisWebhookOutbox:
     async def add(self, delivery: WebhookDelivery, *, due: float) -> None:
         async with reaching_redis():
             pipe = self._client.pipeline(transaction=True)
-            pipe.hsetnx(self._keys.webhooks, delivery.id, _as_json(delivery))
+            pipe.hsetnx(self._keys.webhooks, delivery.id, dump_delivery(delivery))
             pipe.zadd(self._keys.webhooks_due, {delivery.id: int(due * 1000)}, nx=True)
             await pipe.execute()
 
@@ -96,13 +97,13 @@ class RedisWebhookOutbox:
                 keys=[self._keys.webhooks_due, self._keys.webhooks],
                 args=[int(now * 1000), limit, int(lease_s * 1000)],
             )
-        return [WebhookDelivery(**json.loads(data)) for data in taken]
+        return [load_delivery(data) for data in taken]
 
     async def reschedule(self, delivery: WebhookDelivery, *, due: float) -> None:
         async with reaching_redis():
             await self._reschedule(
                 keys=[self._keys.webhooks_due, self._keys.webhooks],
-                args=[delivery.id, _as_json(delivery), int(due * 1000)],
+                args=[delivery.id, dump_delivery(delivery), int(due * 1000)],
             )
 
     async def remove(self, delivery_id: str) -> None:
@@ -115,16 +116,3 @@ class RedisWebhookOutbox:
     async def pending(self) -> int:
         async with reaching_redis():
             return int(await self._client.zcard(self._keys.webhooks_due))
-
-
-def _as_json(delivery: WebhookDelivery) -> str:
-    return json.dumps(
-        {
-            "id": delivery.id,
-            "job_id": delivery.job_id,
-            "owner": delivery.owner,
-            "url": delivery.url,
-            "payload": delivery.payload,
-            "attempt": delivery.attempt,
-        }
-    )
